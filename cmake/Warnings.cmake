@@ -1,0 +1,5 @@
+add_compile_options(-Wall -Wextra -Wpedantic -Wno-missing-field-initializers)
+option(K3A_WERROR "treat warnings as errors" OFF)
+if(K3A_WERROR)
+  add_compile_options(-Werror)
+endif()

@@ -1,0 +1,34 @@
+// Process-wide logging to stderr: one line per message, "LEVEL message". Thread-safe (a line
+// is written with a single write(2)). The level is set once at start by the composition root.
+#pragma once
+
+#include <string_view>
+
+#include <fmt/core.h>
+
+namespace core::log {
+
+enum class Level { kDebug, kInfo, kWarn, kError };
+
+void set_level(Level level);
+bool enabled(Level level);
+void write(Level level, std::string_view message);
+
+template <typename... Args>
+void debug(fmt::format_string<Args...> f, Args&&... args) {
+  if (enabled(Level::kDebug)) write(Level::kDebug, fmt::format(f, std::forward<Args>(args)...));
+}
+template <typename... Args>
+void info(fmt::format_string<Args...> f, Args&&... args) {
+  if (enabled(Level::kInfo)) write(Level::kInfo, fmt::format(f, std::forward<Args>(args)...));
+}
+template <typename... Args>
+void warn(fmt::format_string<Args...> f, Args&&... args) {
+  write(Level::kWarn, fmt::format(f, std::forward<Args>(args)...));
+}
+template <typename... Args>
+void error(fmt::format_string<Args...> f, Args&&... args) {
+  write(Level::kError, fmt::format(f, std::forward<Args>(args)...));
+}
+
+}  // namespace core::log

@@ -1,0 +1,29 @@
+#include "core/base/strings.h"
+
+#include <gtest/gtest.h>
+
+namespace core {
+
+TEST(Strings, SplitKeepsEmptyParts) {
+  auto parts = split("a//b", '/');
+  ASSERT_EQ(parts.size(), 3u);
+  EXPECT_EQ(parts[1], "");
+}
+
+TEST(Strings, ParseU64RejectsJunk) {
+  EXPECT_EQ(parse_u64("42"), 42u);
+  EXPECT_FALSE(parse_u64("-1"));
+  EXPECT_FALSE(parse_u64("4 2"));
+  EXPECT_FALSE(parse_u64("99999999999999999999999"));
+}
+
+TEST(Strings, QuoteEscapesControlCharacters) {
+  EXPECT_EQ(quote("a\x1b[31m\nb"), "a\\x1b[31m\\x0ab");
+}
+
+TEST(Strings, HumanBytes) {
+  EXPECT_EQ(human_bytes(512), "512 B");
+  EXPECT_EQ(human_bytes(3 << 20), "3.0 MiB");
+}
+
+}  // namespace core

@@ -1,0 +1,48 @@
+// Byte streams: the seam between producers and consumers of bulk data (files, archives,
+// compression, hashing, HTTP bodies). Implementations are single-threaded unless they say
+// otherwise.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+#include "core/base/error.h"
+#include "core/fs/fd.h"
+
+namespace core {
+
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  // Reads up to n bytes into buf; 0 means end of stream.
+  virtual Result<size_t> read(char* buf, size_t n) = 0;
+};
+
+class ByteSink {
+ public:
+  virtual ~ByteSink() = default;
+  virtual Result<void> write(std::string_view data) = 0;
+};
+
+class FdSource : public ByteSource {
+ public:
+  explicit FdSource(const Fd& fd) : fd_(fd) {}
+  Result<size_t> read(char* buf, size_t n) override { return fd_.read_some(buf, n); }
+
+ private:
+  const Fd& fd_;
+};
+
+class FdSink : public ByteSink {
+ public:
+  explicit FdSink(const Fd& fd) : fd_(fd) {}
+  Result<void> write(std::string_view data) override { return fd_.write_all(data); }
+
+ private:
+  const Fd& fd_;
+};
+
+// Reads a source to its end into a sink; returns the byte count.
+Result<uint64_t> copy_stream(ByteSource& in, ByteSink& out);
+
+}  // namespace core
