@@ -38,6 +38,9 @@ target_link_libraries(dep_archive INTERFACE ${ARCHIVE_LIB} ${NETTLE_LIB} ${ACL_L
 add_library(dep_zstd INTERFACE)
 target_link_libraries(dep_zstd INTERFACE ${ZSTD_LIB})
 
+add_library(dep_zlib INTERFACE)
+target_link_libraries(dep_zlib INTERFACE ${Z_LIB})
+
 add_library(dep_yaml INTERFACE)
 target_link_libraries(dep_yaml INTERFACE ${YAMLCPP_LIB})
 

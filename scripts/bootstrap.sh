@@ -11,7 +11,7 @@ build_pkgs=(
   libgtest-dev libgmock-dev
 )
 test_pkgs=(
-  docker-registry skopeo umoci containerd runc busybox-static openssl zstd apache2-utils
+  docker-registry skopeo umoci containerd runc busybox-static openssl zstd apache2-utils faketime
 )
 
 missing=()

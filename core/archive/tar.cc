@@ -257,7 +257,11 @@ Result<std::optional<TarEntry>> TarReader::next() {
   } else {
     switch (archive_entry_filetype(e)) {
       case AE_IFREG: entry.type = TarType::kFile; break;
-      case AE_IFDIR: entry.type = TarType::kDirectory; break;
+      case AE_IFDIR:
+        entry.type = TarType::kDirectory;
+        // Directory names end in '/' in tar; report the name itself.
+        while (entry.path.size() > 1 && entry.path.back() == '/') entry.path.pop_back();
+        break;
       case AE_IFLNK:
         entry.type = TarType::kSymlink;
         entry.link_target = archive_entry_symlink(e) ? archive_entry_symlink(e) : "";

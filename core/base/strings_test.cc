@@ -27,3 +27,20 @@ TEST(Strings, HumanBytes) {
 }
 
 }  // namespace core
+
+#include "core/base/time.h"
+
+namespace core {
+
+TEST(Time, Rfc3339RoundTripAndOffsets) {
+  auto t = parse_rfc3339("2027-12-31T00:00:00Z");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(*t, 1830211200);
+  EXPECT_EQ(format_rfc3339(*t), "2027-12-31T00:00:00Z");
+  EXPECT_EQ(*parse_rfc3339("2027-12-31T02:00:00.123+02:00"), *t);
+  EXPECT_FALSE(parse_rfc3339("2027-12-31"));
+  EXPECT_FALSE(parse_rfc3339("2027-13-01T00:00:00Z"));
+  EXPECT_FALSE(parse_rfc3339("2027-12-31T00:00:00"));
+}
+
+}  // namespace core

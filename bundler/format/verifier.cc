@@ -1,0 +1,215 @@
+#include "bundler/format/verifier.h"
+
+#include <set>
+#include <vector>
+
+#include "bundler/format/image_check.h"
+#include "bundler/format/signatures.h"
+#include "core/archive/tar.h"
+#include "core/archive/zstd.h"
+#include "core/base/strings.h"
+#include "core/base/time.h"
+
+namespace bundler {
+namespace {
+
+using core::Errc;
+
+// Hashes and counts the compressed bytes as they are read.
+class HashingSource : public core::ByteSource {
+ public:
+  explicit HashingSource(core::ByteSource& in) : in_(in) {}
+  core::Result<size_t> read(char* buf, size_t n) override {
+    size_t got = K3A_TRY(in_.read(buf, n));
+    hash_.update(std::string_view(buf, got));
+    bytes_ += got;
+    return got;
+  }
+  core::Sha256& hash() { return hash_; }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  core::ByteSource& in_;
+  core::Sha256 hash_;
+  uint64_t bytes_ = 0;
+};
+
+// One tar entry's data: hashed, size-limited and forwarded to the consumer as it is read,
+// either pulled through read() by a nested parser or drained whole.
+class EntryStream : public core::ByteSource {
+ public:
+  EntryStream(core::TarReader& reader, const FileRecord& file, EntryConsumer* consumer)
+      : reader_(reader), file_(file), consumer_(consumer) {}
+
+  core::Result<size_t> read(char* buf, size_t n) override {
+    if (pos_ == block_.size()) {
+      block_ = K3A_TRY(next_block());
+      pos_ = 0;
+    }
+    size_t k = std::min(n, block_.size() - pos_);
+    std::copy_n(block_.data() + pos_, k, buf);
+    pos_ += k;
+    return k;
+  }
+
+  core::Result<void> drain() {
+    pos_ = block_.size();
+    while (!K3A_TRY(next_block()).empty()) {
+    }
+    return {};
+  }
+
+  core::Result<void> check() {
+    if (seen_ != file_.size) {
+      return core::failf(Errc::kIntegrity, "{}: {} bytes, bundle.json says {}",
+                         core::quote(file_.path), seen_, file_.size);
+    }
+    std::string actual = hash_.finish_hex();
+    if (actual != file_.sha256) {
+      return core::failf(Errc::kIntegrity, "{}: sha256 {} does not match bundle.json ({})",
+                         core::quote(file_.path), actual, file_.sha256);
+    }
+    return {};
+  }
+
+ private:
+  core::Result<std::string_view> next_block() {
+    std::string_view block = K3A_TRY(reader_.read_block());
+    seen_ += block.size();
+    if (seen_ > file_.size) {
+      return core::failf(Errc::kIntegrity, "{}: longer than the {} bytes bundle.json lists",
+                         core::quote(file_.path), file_.size);
+    }
+    hash_.update(block);
+    if (consumer_ && !block.empty()) K3A_CHECK(consumer_->data(block));
+    return block;
+  }
+
+  core::TarReader& reader_;
+  const FileRecord& file_;
+  EntryConsumer* consumer_;
+  core::Sha256 hash_;
+  uint64_t seen_ = 0;
+  std::string_view block_;
+  size_t pos_ = 0;
+};
+
+core::Result<std::string> read_small_entry(core::TarReader& reader, const char* expected_path,
+                                           uint64_t limit) {
+  auto entry = K3A_TRY(reader.next());
+  if (!entry || entry->path != expected_path || entry->type != core::TarType::kFile) {
+    return core::failf(Errc::kIntegrity, "not a bundle: entry {} must be {}",
+                       entry ? core::quote(entry->path) : std::string("(end)"), expected_path);
+  }
+  if (entry->size > limit) {
+    return core::failf(Errc::kTooLarge, "{} is {} bytes, over the limit of {}", expected_path,
+                       entry->size, limit);
+  }
+  std::string out;
+  while (true) {
+    std::string_view block = K3A_TRY(reader.read_block());
+    if (block.empty()) break;
+    out.append(block);
+  }
+  return out;
+}
+
+core::Result<void> check_header(const core::TarEntry& entry, const BundleManifest& manifest,
+                                std::set<std::string>& seen, const FileRecord** out) {
+  if (auto r = core::validate_entry_path(entry.path); !r) {
+    return core::fail(Errc::kIntegrity, "unsafe entry: " + r.error().message());
+  }
+  if (entry.type != core::TarType::kFile || entry.sparse) {
+    return core::failf(Errc::kIntegrity, "{}: only regular files are allowed in a bundle",
+                       core::quote(entry.path));
+  }
+  const FileRecord* file = manifest.find_file(entry.path);
+  if (!file) {
+    return core::failf(Errc::kIntegrity, "{}: not listed in bundle.json", core::quote(entry.path));
+  }
+  if (!seen.insert(entry.path).second) {
+    return core::failf(Errc::kIntegrity, "{}: duplicate entry", core::quote(entry.path));
+  }
+  if (entry.size != file->size) {
+    return core::failf(Errc::kIntegrity, "{}: {} bytes, bundle.json says {}",
+                       core::quote(entry.path), entry.size, file->size);
+  }
+  if ((entry.mode & 07777) != file->mode) {
+    return core::failf(Errc::kIntegrity, "{}: mode {} differs from bundle.json's {}",
+                       core::quote(entry.path), mode_string(entry.mode), mode_string(file->mode));
+  }
+  *out = file;
+  return {};
+}
+
+core::Result<void> check_manifest_header(const BundleManifest& m, const VerifyOptions& options,
+                                         VerifyReport& report) {
+  if (m.expires && options.now > K3A_TRY(core::parse_rfc3339(*m.expires))) {
+    if (!options.allow_expired) {
+      return core::failf(Errc::kExpired, "bundle {} (sequence {}) expired at {}", m.name,
+                         m.sequence, *m.expires);
+    }
+    report.expired = true;
+  }
+  return {};
+}
+
+core::Result<void> verify_entries(core::TarReader& reader, VerifyReport& report,
+                                  EntryConsumer* consumer) {
+  const BundleManifest& m = report.manifest;
+  std::set<std::string> seen;
+  while (auto entry = K3A_TRY(reader.next())) {
+    const FileRecord* file = nullptr;
+    K3A_CHECK(check_header(*entry, m, seen, &file));
+    if (consumer) K3A_CHECK(consumer->begin(*file));
+    EntryStream stream(reader, *file, consumer);
+    if (file->role == FileRole::kImages) {
+      report.image_blobs += K3A_TRY(check_image_archive(stream, m, *file));
+    }
+    K3A_CHECK(stream.drain());
+    K3A_CHECK(stream.check());
+    if (consumer) K3A_CHECK(consumer->end(*file));
+    report.file_bytes += file->size;
+  }
+  for (const auto& f : m.files) {
+    if (!seen.count(f.path)) {
+      return core::failf(Errc::kIntegrity, "{}: listed in bundle.json but missing from the bundle",
+                         core::quote(f.path));
+    }
+  }
+  return reader.finish();
+}
+
+}  // namespace
+
+core::Result<BundleHeader> read_bundle_header(core::ByteSource& compressed) {
+  auto zstd = K3A_TRY(core::ZstdSource::create(compressed));
+  auto reader = K3A_TRY(core::TarReader::open(*zstd));
+  BundleHeader header;
+  header.manifest_json = K3A_TRY(read_small_entry(*reader, kManifestPath, kMaxManifestSize));
+  header.signatures_json = K3A_TRY(read_small_entry(*reader, kSignaturesPath, kMaxSignaturesSize));
+  return header;
+}
+
+core::Result<VerifyReport> verify_bundle(core::ByteSource& compressed, const VerifyOptions& options,
+                                         EntryConsumer* consumer) {
+  HashingSource hashing(compressed);
+  auto zstd = K3A_TRY(core::ZstdSource::create(hashing));
+  auto reader = K3A_TRY(core::TarReader::open(*zstd));
+  VerifyReport report;
+  report.manifest_bytes = K3A_TRY(read_small_entry(*reader, kManifestPath, kMaxManifestSize));
+  std::string sig_json = K3A_TRY(read_small_entry(*reader, kSignaturesPath, kMaxSignaturesSize));
+  if (!options.skip_signatures) {
+    auto sigs = K3A_TRY(parse_signatures(sig_json));
+    report.signed_by = K3A_TRY(
+        check_signatures(report.manifest_bytes, sigs, options.trusted, options.threshold));
+  }
+  report.manifest = K3A_TRY(parse_manifest(report.manifest_bytes));
+  K3A_CHECK(check_manifest_header(report.manifest, options, report));
+  K3A_CHECK(verify_entries(*reader, report, consumer));
+  report.compressed_bytes = hashing.bytes();
+  report.compressed_digest = hashing.hash().finish();
+  return report;
+}
+
+}  // namespace bundler

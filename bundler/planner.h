@@ -1,0 +1,54 @@
+// The planner turns a spec (and, for a rebuild, its lock) into everything the writer needs:
+// bundle.json's content and the list of files with their sha256 already computed. It resolves
+// what the spec leaves open (a k3s channel to a version, image tags to digests), fetches what
+// is remote (artifacts by URL, images from registries, verifying every digest), builds one
+// OCI-layout image archive per architecture in the work directory, and records the result in
+// a new lock. With from_lock, nothing is resolved: every artifact and image must match the
+// lock's digests exactly. Single-threaded.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bundler/spec.h"
+#include "bundler/writer.h"
+#include "core/base/progress.h"
+#include "images/blob_store.h"
+#include "images/oci_archive.h"
+
+namespace bundler {
+
+struct PlanOptions {
+  const BundleLock* lock = nullptr;  // required with from_lock
+  bool from_lock = false;
+  std::optional<int64_t> source_date_epoch;
+  int64_t now = 0;
+  std::string work_dir;   // scratch space for generated files; must outlive the plan's use
+  std::string cache_dir;  // downloaded artifacts and pulled blobs, content-addressed
+  std::string registries_file;  // --registries: overrides the spec's registries block
+  core::Progress::Output progress = core::Progress::Output::kAuto;
+};
+
+struct Plan {
+  BundleManifest manifest;
+  std::vector<PlannedFile> files;
+  BundleLock lock;
+};
+
+// Errors name the artifact, image or file at fault: kNotFound (missing file), kIntegrity
+// (sha256 or digest mismatch, including against the lock), kUnavailable (registry or URL).
+core::Result<Plan> plan_bundle(const BundleSpec& spec, const PlanOptions& options);
+
+// Parts of the plan, one file each.
+core::Result<void> plan_artifacts(const BundleSpec& spec, const PlanOptions& options, Plan& plan);
+core::Result<void> plan_images(const BundleSpec& spec, const PlanOptions& options, Plan& plan);
+core::Result<void> plan_manifests(const BundleSpec& spec, Plan& plan);
+// Pulls spec.images for every architecture of the spec into store (by the lock's digests with
+// from_lock) and appends one entry per platform manifest.
+core::Result<void> pull_images(const BundleSpec& spec, const PlanOptions& options,
+                               images::BlobStore& store, std::vector<images::ArchiveImage>& out);
+core::Result<std::string> resolve_k3s_version(const BundleSpec& spec, const PlanOptions& options);
+
+}  // namespace bundler

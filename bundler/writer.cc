@@ -1,0 +1,146 @@
+#include "bundler/writer.h"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "core/base/strings.h"
+#include "core/base/time.h"
+#include "core/fs/atomic_file.h"
+#include "core/fs/fd.h"
+#include "core/fs/files.h"
+
+namespace bundler {
+namespace {
+
+using core::Errc;
+
+// Hashes and counts what passes through to the file.
+class HashingSink : public core::ByteSink {
+ public:
+  explicit HashingSink(core::ByteSink& out) : out_(out) {}
+  core::Result<void> write(std::string_view data) override {
+    hash_.update(data);
+    bytes_ += data.size();
+    return out_.write(data);
+  }
+  core::Sha256& hash() { return hash_; }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  core::ByteSink& out_;
+  core::Sha256 hash_;
+  uint64_t bytes_ = 0;
+};
+
+core::Result<void> copy_file_entry(BundleWriter& writer, const PlannedFile& file,
+                                   core::Progress& progress) {
+  const FileRecord& rec = file.record;
+  K3A_CHECK(writer.begin(rec));
+  if (file.source_path.empty()) {
+    K3A_CHECK(writer.data(file.content));
+    progress.advance(file.content.size());
+    return {};
+  }
+  core::Fd fd = K3A_TRY(core::Fd::open(file.source_path, O_RDONLY | O_NOFOLLOW));
+  core::Sha256 hash;
+  std::vector<char> buf(1 << 20);
+  uint64_t copied = 0;
+  while (copied < rec.size) {
+    size_t want = std::min<uint64_t>(buf.size(), rec.size - copied);
+    size_t n = K3A_TRY(fd.read_some(buf.data(), want));
+    if (n == 0) break;
+    std::string_view chunk(buf.data(), n);
+    hash.update(chunk);
+    K3A_CHECK(writer.data(chunk));
+    copied += n;
+    progress.advance(n);
+  }
+  char extra;
+  if (copied != rec.size || K3A_TRY(fd.read_some(&extra, 1)) != 0 || hash.finish_hex() != rec.sha256) {
+    return core::failf(Errc::kIntegrity, "{} changed while the bundle was written",
+                       core::quote(file.source_path));
+  }
+  return {};
+}
+
+core::Result<std::string> sign_manifest(const std::string& manifest_json,
+                                        const std::vector<const core::PrivateKey*>& keys) {
+  if (keys.empty()) return core::fail(Errc::kInvalid, "a bundle needs at least one signing key");
+  std::vector<Signature> sigs;
+  for (const auto* key : keys) {
+    sigs.push_back({key->public_key().key_id(), K3A_TRY(key->sign(manifest_json))});
+  }
+  return serialize_signatures(std::move(sigs));
+}
+
+}  // namespace
+
+BundleWriter::~BundleWriter() = default;
+
+core::Result<std::unique_ptr<BundleWriter>> BundleWriter::open(core::ByteSink& out,
+                                                               const core::ZstdParams& zstd,
+                                                               int64_t mtime) {
+  std::unique_ptr<BundleWriter> w(new BundleWriter());
+  w->zstd_ = K3A_TRY(core::ZstdSink::create(out, zstd));
+  w->tar_ = K3A_TRY(core::TarWriter::create(*w->zstd_));
+  w->mtime_ = mtime;
+  return w;
+}
+
+core::Result<void> BundleWriter::add_header(std::string_view manifest_json,
+                                            std::string_view signatures_json) {
+  K3A_CHECK(tar_->add_file({.path = kManifestPath, .mode = 0644, .mtime = mtime_}, manifest_json));
+  return tar_->add_file({.path = kSignaturesPath, .mode = 0644, .mtime = mtime_}, signatures_json);
+}
+
+core::Result<void> BundleWriter::begin(const FileRecord& file) {
+  return tar_->begin({.path = file.path,
+                      .type = core::TarType::kFile,
+                      .size = file.size,
+                      .mode = file.mode,
+                      .mtime = mtime_});
+}
+
+core::Result<void> BundleWriter::data(std::string_view bytes) { return tar_->write_data(bytes); }
+
+core::Result<void> BundleWriter::finish() {
+  K3A_CHECK(tar_->finish());
+  return zstd_->finish();
+}
+
+core::Result<CreateResult> create_bundle_file(const std::string& path, const BundleManifest& manifest,
+                                              const std::vector<PlannedFile>& files,
+                                              const CreateOptions& options) {
+  std::string manifest_json = serialize_manifest(manifest);
+  std::string sig_json = K3A_TRY(sign_manifest(manifest_json, options.keys));
+  int64_t mtime = K3A_TRY(core::parse_rfc3339(manifest.created));
+
+  core::AtomicFile out = K3A_TRY(core::AtomicFile::create(path, 0644));
+  core::FdSink fd_sink(out.fd());
+  HashingSink sink(fd_sink);
+  auto writer = K3A_TRY(BundleWriter::open(sink, options.zstd, mtime));
+  K3A_CHECK(writer->add_header(manifest_json, sig_json));
+  std::vector<const PlannedFile*> sorted;
+  for (const auto& f : files) sorted.push_back(&f);
+  std::sort(sorted.begin(), sorted.end(),
+            [](auto* a, auto* b) { return a->record.path < b->record.path; });
+  core::Progress progress("compressing " + core::base_name(path), manifest.total_file_bytes(),
+                          options.progress);
+  for (const PlannedFile* f : sorted) K3A_CHECK(copy_file_entry(*writer, *f, progress));
+  K3A_CHECK(writer->finish());
+  progress.finish();
+
+  core::Sha256::Digest digest = sink.hash().finish();
+  std::string detached = K3A_TRY(make_detached_signature(*options.keys.front(), digest));
+  core::AtomicFile sig = K3A_TRY(core::AtomicFile::create(path + ".sig", 0644));
+  K3A_CHECK(sig.write(detached));
+  K3A_CHECK(out.commit());
+  K3A_CHECK(sig.commit());
+  return CreateResult{sink.bytes(),
+                      core::hex_encode(std::string_view(reinterpret_cast<const char*>(digest.data()),
+                                                        digest.size()))};
+}
+
+}  // namespace bundler

@@ -1,0 +1,119 @@
+// Server: a small asynchronous HTTP/1.1 server over Beast (keep-alive, many concurrent
+// connections, optional TLS 1.2+ from PEM files), for tests now and for the mirror and the API
+// server. Requests are read whole (bodies up to max_request_body, 413 beyond) and passed to one
+// Handler; the ResponseWriter collects the answer, which the server writes after the handler
+// returns (buffered, or a file streamed from disk with Range and ETag support). Connections idle
+// for 60 s are closed, and so are peers that stall a read or write for 60 s.
+//
+// Thread-safety: handlers run on the server's threads, several at once for different
+// connections (requests on one connection are handled in order); a handler may block briefly
+// and must be safe to call concurrently. Server's own methods may be called from any thread.
+// Ownership: Server owns its threads and connections; stop() (or the destructor) ends them.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/base/error.h"
+#include "core/fs/fd.h"
+#include "core/http/client.h"
+
+namespace core::http {
+
+struct ServerRequest {
+  std::string method;
+  std::string target;  // as sent; an absolute-form target is reduced to path and query
+  std::string path;    // target before '?', not percent-decoded
+  std::string query;   // target after '?', without it
+  Headers headers;
+  std::string body;
+  std::string remote;  // peer "ip:port"
+  std::optional<std::string> header(std::string_view name) const {
+    return find_header(headers, name);
+  }
+};
+
+// The answer to one request, filled by the handler. Only the first send()/send_file() counts;
+// a handler that calls neither answers with an empty body and the status set (default 200).
+class ResponseWriter {
+ public:
+  explicit ResponseWriter(const ServerRequest& request) : request_(request) {}
+
+  void set_status(int status) { status_ = status; }
+  // Header values with line breaks are dropped when the response is written.
+  void add_header(std::string name, std::string value);
+  // Sends a buffered body with the status set (default 200).
+  void send(std::string body);
+  // Streams a regular file: answers 200, 206 for a satisfiable single "Range: bytes=" (honouring
+  // If-Range), 416 for an unsatisfiable one, and 304 when If-None-Match lists its strong ETag
+  // (from size and mtime). Adds ETag, Last-Modified, Accept-Ranges and Content-Type (when not
+  // empty). A missing file answers 404, an unreadable one 500 (the path is not disclosed).
+  void send_file(const std::string& path, std::string content_type);
+  // Closes the connection after this response instead of keeping it alive.
+  void close_connection() { close_ = true; }
+
+  // Read by the server after the handler returns.
+  struct FilePart {
+    Fd fd;
+    uint64_t offset = 0;
+    uint64_t length = 0;
+  };
+  int status() const { return status_; }
+  const Headers& headers() const { return headers_; }
+  bool closing() const { return close_; }
+  std::string& body() { return body_; }
+  std::optional<FilePart>& file() { return file_; }
+
+ private:
+  bool begin_send();
+
+  const ServerRequest& request_;
+  int status_ = 200;
+  Headers headers_;
+  std::string body_;
+  std::optional<FilePart> file_;
+  bool sent_ = false;
+  bool close_ = false;
+};
+
+using Handler = std::function<void(const ServerRequest&, ResponseWriter&)>;
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";        // IPv4 or IPv6 literal
+  uint16_t port = 0;                        // 0 picks a free port; see port()
+  std::string tls_cert_file, tls_key_file;  // PEM; both set = HTTPS (TLS 1.2 minimum)
+  int threads = 2;
+  uint64_t max_request_body = 64ull << 20;
+};
+
+class Server {
+ public:
+  // Binds and listens, then serves on its own threads. Errors: kInvalid (bad address, TLS files
+  // that do not load), kUnavailable (bind/listen refused, naming address and cause).
+  static Result<std::unique_ptr<Server>> start(ServerOptions options, Handler handler);
+
+  struct Impl;
+  explicit Server(std::unique_ptr<Impl> impl);  // through start() only
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+  // Calls stop().
+  ~Server();
+
+  uint16_t port() const;
+  // "http://127.0.0.1:PORT" ("https://" with TLS; brackets for IPv6).
+  std::string url() const;
+  // Connections accepted so far (tests check keep-alive reuse with it).
+  uint64_t connections_accepted() const;
+  // Graceful: stops accepting, closes idle connections, lets requests in flight finish (up to
+  // 5 s), then stops and joins the threads. Idempotent. Must not be called from a handler.
+  void stop();
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace core::http

@@ -1,0 +1,374 @@
+#include "core/http/session.h"
+
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <cerrno>
+#include <type_traits>
+
+#include "core/base/log.h"
+#include "core/base/strings.h"
+
+namespace core::http::detail {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = boost::asio::ssl;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+
+namespace {
+
+constexpr auto kIdleTimeout = std::chrono::seconds(60);
+constexpr auto kIoTimeout = std::chrono::seconds(60);
+constexpr auto kCloseTimeout = std::chrono::seconds(2);
+
+// A Beast body that streams a byte range of an open file with pread, 64 KiB at a time, so a
+// large blob never sits in memory.
+struct FileRangeBody {
+  using value_type = ResponseWriter::FilePart;
+  static std::uint64_t size(const value_type& body) { return body.length; }
+
+  class writer {
+   public:
+    using const_buffers_type = asio::const_buffer;
+    template <bool isRequest, class Fields>
+    writer(http::header<isRequest, Fields>&, value_type& body) : body_(body) {}
+    void init(error_code& ec) { ec = {}; }
+    boost::optional<std::pair<const_buffers_type, bool>> get(error_code& ec) {
+      ec = {};
+      if (sent_ == body_.length) return boost::none;
+      size_t want = static_cast<size_t>(std::min<uint64_t>(body_.length - sent_, buf_.size()));
+      ssize_t n;
+      do {
+        n = ::pread(body_.fd.get(), buf_.data(), want, static_cast<off_t>(body_.offset + sent_));
+      } while (n < 0 && errno == EINTR);
+      if (n <= 0) {  // an error, or the file shrank under us
+        ec = error_code(n < 0 ? errno : EIO, boost::system::system_category());
+        return boost::none;
+      }
+      sent_ += static_cast<uint64_t>(n);
+      return std::make_pair(const_buffers_type(buf_.data(), static_cast<size_t>(n)),
+                            sent_ < body_.length);
+    }
+
+   private:
+    value_type& body_;
+    uint64_t sent_ = 0;
+    std::array<char, 64 * 1024> buf_;
+  };
+};
+
+bool has_line_break(std::string_view s) { return s.find_first_of("\r\n") != s.npos; }
+
+bool status_has_no_body(int status) { return status / 100 == 1 || status == 204 || status == 304; }
+
+ServerRequest to_server_request(http::request<http::string_body>& message, std::string remote) {
+  ServerRequest request;
+  request.method = std::string(message.method_string());
+  std::string_view target = message.target();
+  if (target.starts_with("http://") || target.starts_with("https://")) {  // absolute-form
+    size_t slash = target.find('/', target.find("://") + 3);
+    target = slash == target.npos ? std::string_view("/") : target.substr(slash);
+  }
+  request.target = std::string(target);
+  size_t q = target.find('?');
+  request.path = std::string(target.substr(0, q));
+  if (q != target.npos) request.query = std::string(target.substr(q + 1));
+  for (const auto& field : message) {
+    request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  request.body = std::move(message.body());
+  request.remote = std::move(remote);
+  return request;
+}
+
+template <class Body>
+void set_head(http::response<Body>& response, const ResponseWriter& writer, unsigned version,
+              bool keep_alive) {
+  int status = writer.status();
+  response.version(version);
+  response.result(static_cast<unsigned>(status >= 100 && status <= 999 ? status : 500));
+  for (const auto& [name, value] : writer.headers()) {
+    if (name.empty() || has_line_break(name) || has_line_break(value)) {
+      log::warn("http server: dropping bad response header {}", quote(name));
+      continue;
+    }
+    response.insert(name, value);
+  }
+  response.keep_alive(keep_alive);
+}
+
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  Session(std::shared_ptr<ServerState> state, tcp::socket socket, std::string remote)
+      : state_(std::move(state)),
+        stream_(make_stream(std::move(socket), *state_)),
+        remote_(std::move(remote)) {}
+  ~Session() override {
+    if (registered_) state_->remove_session(id_);
+  }
+
+  void start() {
+    id_ = state_->add_session(this->weak_from_this());
+    registered_ = true;
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->begin(); });
+  }
+
+  void close_if_idle() override {
+    asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
+      if (self->idle_) self->close_now();
+    });
+  }
+
+ private:
+  static Stream make_stream(tcp::socket socket, ServerState& state) {
+    if constexpr (kTls) {
+      return Stream(std::move(socket), *state.tls);
+    } else {
+      return Stream(std::move(socket));
+    }
+  }
+
+  beast::tcp_stream& socket() { return beast::get_lowest_layer(stream_); }
+
+  void begin() {
+    if constexpr (kTls) {
+      socket().expires_after(kIoTimeout);
+      stream_.async_handshake(
+          ssl::stream_base::server, [self = this->shared_from_this()](error_code ec) {
+            if (ec) {
+              log::debug("http server: TLS handshake with {}: {}", self->remote_, ec.message());
+              return self->close_now();
+            }
+            self->read_request();
+          });
+    } else {
+      read_request();
+    }
+  }
+
+  void read_request() {
+    if (state_->stopping) return close_gracefully();
+    parser_.emplace();
+    parser_->body_limit(state_->options.max_request_body);
+    parser_->header_limit(64 * 1024);
+    idle_ = true;
+    socket().expires_after(kIdleTimeout);
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](error_code ec, size_t) { self->on_header(ec); });
+  }
+
+  void on_header(error_code ec) {
+    idle_ = false;
+    if (ec == http::error::header_limit) return reply_error(431, "request header too large\n");
+    // The parser checks Content-Length against the body limit as soon as the header is in.
+    if (ec == http::error::body_limit) return reply_error(413, "request body too large\n");
+    if (ec) return close_now();
+    auto expect = parser_->get().find(http::field::expect);
+    if (expect == parser_->get().end() || !beast::iequals(expect->value(), "100-continue")) {
+      return read_body();
+    }
+    auto interim = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
+    http::async_write(stream_, *interim,
+                      [self = this->shared_from_this(), interim](error_code ec, size_t) {
+                        if (ec) return self->close_now();
+                        self->read_body();
+                      });
+  }
+
+  void read_body() {
+    socket().expires_after(kIoTimeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = this->shared_from_this()](error_code ec, size_t) {
+                       if (ec == http::error::body_limit) {
+                         return self->reply_error(413, "request body too large\n");
+                       }
+                       if (ec) return self->close_now();
+                       self->handle();
+                     });
+  }
+
+  void handle() {
+    http::request<http::string_body> message = parser_->release();
+    ServerRequest request = to_server_request(message, remote_);
+    ResponseWriter writer(request);
+    try {
+      state_->handler(request, writer);
+    } catch (const std::exception& e) {
+      log::error("http server: handler for {} {} threw: {}", request.method, request.path,
+                 e.what());
+      return reply_error(500, "internal error\n");
+    }
+    bool keep_alive = message.keep_alive() && !writer.closing() && !state_->stopping;
+    respond(writer, message.version(), message.method() == http::verb::head, keep_alive);
+  }
+
+  void respond(ResponseWriter& writer, unsigned version, bool head, bool keep_alive) {
+    const bool no_body = head || status_has_no_body(writer.status());
+    if (writer.file() && !no_body) {
+      auto response = std::make_shared<http::response<FileRangeBody>>();
+      set_head(*response, writer, version, keep_alive);
+      response->body() = std::move(*writer.file());
+      response->prepare_payload();
+      return write(std::move(response));
+    }
+    if (no_body) {
+      auto response = std::make_shared<http::response<http::empty_body>>();
+      set_head(*response, writer, version, keep_alive);
+      // A HEAD answer announces the length a GET would get, unless the handler said it.
+      if (head && !status_has_no_body(writer.status()) &&
+          response->find(http::field::content_length) == response->end()) {
+        response->content_length(writer.file() ? writer.file()->length : writer.body().size());
+      }
+      return write(std::move(response));
+    }
+    auto response = std::make_shared<http::response<http::string_body>>();
+    set_head(*response, writer, version, keep_alive);
+    response->body() = std::move(writer.body());
+    response->prepare_payload();
+    write(std::move(response));
+  }
+
+  void reply_error(int status, std::string body) {
+    ServerRequest none;
+    ResponseWriter writer(none);
+    writer.set_status(status);
+    writer.add_header("Content-Type", "text/plain");
+    writer.send(std::move(body));
+    respond(writer, 11, false, false);
+  }
+
+  // Writes piece by piece so that the deadline bounds each write, not a whole large body.
+  template <class Body>
+  void write(std::shared_ptr<http::response<Body>> response) {
+    auto serializer = std::make_shared<http::response_serializer<Body>>(*response);
+    write_some(std::move(response), std::move(serializer));
+  }
+
+  template <class Body>
+  void write_some(std::shared_ptr<http::response<Body>> response,
+                  std::shared_ptr<http::response_serializer<Body>> serializer) {
+    socket().expires_after(kIoTimeout);
+    http::async_write_some(
+        stream_, *serializer,
+        [self = this->shared_from_this(), response, serializer](error_code ec, size_t) mutable {
+          if (ec) return self->close_now();
+          if (!serializer->is_done()) {
+            return self->write_some(std::move(response), std::move(serializer));
+          }
+          if (response->keep_alive()) return self->read_request();
+          self->close_gracefully();
+        });
+  }
+
+  // Half-closes and drains what the peer still sends before closing: closing a socket with
+  // unread input sends a reset that can destroy the response (a 413) before the peer reads it.
+  void close_gracefully() {
+    idle_ = true;
+    socket().expires_after(kCloseTimeout);
+    if constexpr (kTls) {
+      stream_.async_shutdown([self = this->shared_from_this()](error_code) { self->close_now(); });
+    } else {
+      error_code ec;
+      socket().socket().shutdown(tcp::socket::shutdown_send, ec);
+      drain();
+    }
+  }
+
+  void drain() {
+    socket().async_read_some(asio::buffer(scratch_),
+                             [self = this->shared_from_this()](error_code ec, size_t) {
+                               if (ec) return self->close_now();
+                               self->drain();
+                             });
+  }
+
+  void close_now() {
+    if (closed_) return;
+    closed_ = true;
+    idle_ = false;
+    error_code ec;
+    socket().socket().shutdown(tcp::socket::shutdown_both, ec);
+    socket().close();
+  }
+
+  std::shared_ptr<ServerState> state_;
+  Stream stream_;
+  std::string remote_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::array<char, 4096> scratch_{};
+  uint64_t id_ = 0;
+  bool registered_ = false;
+  bool idle_ = false;
+  bool closed_ = false;
+};
+
+std::string remote_name(const tcp::socket& socket) {
+  error_code ec;
+  tcp::endpoint peer = socket.remote_endpoint(ec);
+  if (ec) return "unknown";
+  std::string address = peer.address().to_string();
+  return peer.address().is_v6() ? fmt::format("[{}]:{}", address, peer.port())
+                                : fmt::format("{}:{}", address, peer.port());
+}
+
+}  // namespace
+
+uint64_t ServerState::add_session(std::weak_ptr<SessionBase> session) {
+  std::lock_guard lock(mu_);
+  uint64_t id = next_id_++;
+  sessions_.emplace(id, std::move(session));
+  return id;
+}
+
+void ServerState::remove_session(uint64_t id) {
+  {
+    std::lock_guard lock(mu_);
+    sessions_.erase(id);
+  }
+  cv_.notify_all();
+}
+
+std::vector<std::shared_ptr<SessionBase>> ServerState::live_sessions() {
+  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<SessionBase>> out;
+  for (auto& [id, weak] : sessions_) {
+    if (auto session = weak.lock()) out.push_back(std::move(session));
+  }
+  return out;
+}
+
+bool ServerState::wait_for_sessions(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_until(lock, deadline, [&] { return sessions_.empty(); });
+}
+
+void start_session(std::shared_ptr<ServerState> state, tcp::socket socket) {
+  std::string remote = remote_name(socket);
+  error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);
+  if (state->tls) {
+    using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+    std::make_shared<Session<TlsStream>>(std::move(state), std::move(socket), std::move(remote))
+        ->start();
+  } else {
+    std::make_shared<Session<beast::tcp_stream>>(std::move(state), std::move(socket),
+                                                 std::move(remote))
+        ->start();
+  }
+}
+
+}  // namespace core::http::detail
