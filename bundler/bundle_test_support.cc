@@ -1,7 +1,6 @@
 #include "bundler/bundle_test_support.h"
 
 #include <fcntl.h>
-
 #include <gtest/gtest.h>
 
 #include "bundler/format/signatures.h"
@@ -22,8 +21,11 @@ BundleManifest manifest_for(const std::map<std::string, std::string>& files,
   m.k3s_version = "v1.32.4+k3s1";
   m.arch = {"amd64"};
   for (const auto& [path, data] : files) {
-    m.files.push_back({.path = path, .size = data.size(), .sha256 = core::Sha256::hex_of(data),
-                       .mode = 0755, .role = FileRole::kArtifact});
+    m.files.push_back({.path = path,
+                       .size = data.size(),
+                       .sha256 = core::Sha256::hex_of(data),
+                       .mode = 0755,
+                       .role = FileRole::kArtifact});
   }
   return m;
 }

@@ -35,7 +35,8 @@ void add_checksums(Plan& plan) {
     for (const auto& f : plan.files) {
       const FileRecord& r = f.record;
       bool arch_file = r.role == FileRole::kImages && r.arch == arch;
-      if (r.role == FileRole::kArtifact || arch_file) lines.emplace_back(core::base_name(r.path), r.sha256);
+      if (r.role == FileRole::kArtifact || arch_file)
+        lines.emplace_back(core::base_name(r.path), r.sha256);
     }
     std::sort(lines.begin(), lines.end());
     std::string text;
@@ -63,14 +64,17 @@ core::Result<void> walk_manifests(const std::string& root, const std::string& re
       K3A_CHECK(walk_manifests(root, child_rel, plan));
     } else if (S_ISREG(st.st_mode)) {
       PlannedFile f;
-      f.record = {.path = "manifests/" + child_rel, .size = static_cast<uint64_t>(st.st_size),
-                  .sha256 = K3A_TRY(core::sha256_file(path)), .mode = 0644,
+      f.record = {.path = "manifests/" + child_rel,
+                  .size = static_cast<uint64_t>(st.st_size),
+                  .sha256 = K3A_TRY(core::sha256_file(path)),
+                  .mode = 0644,
                   .role = FileRole::kManifest};
       K3A_CHECK(core::validate_entry_path(f.record.path));
       f.source_path = path;
       plan.files.push_back(std::move(f));
     } else {
-      return core::failf(Errc::kInvalid, "{}: manifests may only hold regular files and directories",
+      return core::failf(Errc::kInvalid,
+                         "{}: manifests may only hold regular files and directories",
                          core::quote(path));
     }
   }

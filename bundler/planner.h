@@ -1,8 +1,9 @@
 // The planner turns a spec (and, for a rebuild, its lock) into everything the writer needs:
 // bundle.json's content and the list of files with their sha256 already computed. It resolves
 // what the spec leaves open (a k3s channel to a version, image tags to digests), fetches what
-// is remote (artifacts by URL, images from registries, verifying every digest), builds one
-// OCI-layout image archive per architecture in the work directory, and records the result in
+// is remote (artifacts by URL, images from registries, verifying every digest) into the cache,
+// describes one OCI-layout image archive per architecture (generated again when written), and
+// records the result in
 // a new lock. With from_lock, nothing is resolved: every artifact and image must match the
 // lock's digests exactly. Single-threaded.
 #pragma once
@@ -25,16 +26,17 @@ struct PlanOptions {
   bool from_lock = false;
   std::optional<int64_t> source_date_epoch;
   int64_t now = 0;
-  std::string work_dir;   // scratch space for generated files; must outlive the plan's use
-  std::string cache_dir;  // downloaded artifacts and pulled blobs, content-addressed
+  std::string cache_dir;        // downloaded artifacts and pulled blobs, content-addressed
   std::string registries_file;  // --registries: overrides the spec's registries block
   core::Progress::Output progress = core::Progress::Output::kAuto;
 };
 
 struct Plan {
   BundleManifest manifest;
-  std::vector<PlannedFile> files;
+  std::vector<PlannedFile> files;  // generators may refer to blob_store
   BundleLock lock;
+  // Shared so that the plan's generators stay valid when the Plan is moved.
+  std::shared_ptr<images::BlobStore> blob_store;
 };
 
 // Errors name the artifact, image or file at fault: kNotFound (missing file), kIntegrity

@@ -67,15 +67,20 @@ core::Result<PlannedFile> plan_artifact(const ArtifactSpec& art, const PlanOptio
                        std::strerror(errno));
   }
   if (!S_ISREG(st.st_mode)) {
-    return core::failf(Errc::kInvalid, "artifact {}: {} is not a regular file", art.name, f.source_path);
+    return core::failf(Errc::kInvalid, "artifact {}: {} is not a regular file", art.name,
+                       f.source_path);
   }
   std::string actual = K3A_TRY(core::sha256_file(f.source_path));
   if (!expected.empty() && actual != expected) {
     return core::failf(Errc::kIntegrity, "artifact {}: sha256 {} does not match the expected {}{}",
                        art.name, actual, expected, options.from_lock ? " (from the lock)" : "");
   }
-  f.record = {.path = "bin/" + art.name, .size = static_cast<uint64_t>(st.st_size),
-              .sha256 = actual, .mode = art.mode, .role = FileRole::kArtifact, .name = art.name};
+  f.record = {.path = "bin/" + art.name,
+              .size = static_cast<uint64_t>(st.st_size),
+              .sha256 = actual,
+              .mode = art.mode,
+              .role = FileRole::kArtifact,
+              .name = art.name};
   return f;
 }
 
@@ -97,7 +102,8 @@ core::Result<std::string> resolve_k3s_version(const BundleSpec& spec, const Plan
   core::http::Client client(core::http::ClientOptions{.max_redirects = 0});
   std::string url = spec.channel_url + "/" + spec.k3s_channel;
   auto resp = client.send({.url = url});
-  if (!resp) return std::unexpected(std::move(resp.error()).context("k3s channel " + spec.k3s_channel));
+  if (!resp)
+    return std::unexpected(std::move(resp.error()).context("k3s channel " + spec.k3s_channel));
   auto location = resp->header("Location");
   if (resp->status / 100 != 3 || !location) {
     return core::failf(Errc::kUnavailable, "k3s channel {}: {} answered HTTP {} without a redirect",

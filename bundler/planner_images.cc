@@ -20,19 +20,17 @@ namespace {
 
 using core::Errc;
 
-class HashingFileSink : public core::ByteSink {
+// Hashes and counts, writing nothing: the archive's digest is needed for bundle.json before
+// the archive itself is streamed into the bundle.
+class HashingSink : public core::ByteSink {
  public:
-  explicit HashingFileSink(const core::Fd& fd) : fd_(fd) {}
   core::Result<void> write(std::string_view data) override {
     hash.update(data);
     size += data.size();
-    return fd_.write_all(data);
+    return {};
   }
   core::Sha256 hash;
   uint64_t size = 0;
-
- private:
-  const core::Fd& fd_;
 };
 
 // All carried images, one entry per (reference, platform manifest).
@@ -57,13 +55,16 @@ core::Result<void> dedupe(ImageSet& all) {
   std::map<std::pair<std::string, std::string>, std::string> seen;
   ImageSet unique;
   for (auto& image : all) {
-    auto key = std::make_pair(image.ref.str(), image.manifest.platform ? image.manifest.platform->normalized().str() : "");
+    auto key =
+        std::make_pair(image.ref.str(),
+                       image.manifest.platform ? image.manifest.platform->normalized().str() : "");
     auto [it, inserted] = seen.emplace(key, image.manifest.digest);
     if (inserted) {
       unique.push_back(std::move(image));
     } else if (it->second != image.manifest.digest) {
-      return core::failf(Errc::kConflict, "image {} ({}) comes from two sources with different manifests",
-                         key.first, key.second);
+      return core::failf(Errc::kConflict,
+                         "image {} ({}) comes from two sources with different manifests", key.first,
+                         key.second);
     }
   }
   all = std::move(unique);
@@ -74,7 +75,8 @@ LockedImage lock_entry(const std::string& ref, const ImageSet& set) {
   LockedImage locked{ref, "", {}};
   for (const auto& image : set) {
     if (image.ref.str() != ref) continue;
-    std::string platform = image.manifest.platform ? image.manifest.platform->normalized().str() : "";
+    std::string platform =
+        image.manifest.platform ? image.manifest.platform->normalized().str() : "";
     locked.platforms[platform] = image.manifest.digest;
     locked.digest = image.index_digest.value_or(image.manifest.digest);
   }
@@ -85,7 +87,8 @@ core::Result<void> check_against_lock(const LockedImage& got, const PlanOptions&
   if (!options.from_lock) return {};
   const LockedImage* pinned = options.lock->image(got.reference);
   if (!pinned) {
-    return core::failf(Errc::kInvalid, "image {} is not in the lock; run without --from-lock", got.reference);
+    return core::failf(Errc::kInvalid, "image {} is not in the lock; run without --from-lock",
+                       got.reference);
   }
   if (pinned->digest != got.digest || pinned->platforms != got.platforms) {
     return core::failf(Errc::kIntegrity, "image {} resolved to {}, the lock pins {}", got.reference,
@@ -95,8 +98,7 @@ core::Result<void> check_against_lock(const LockedImage& got, const PlanOptions&
 }
 
 core::Result<PlannedFile> write_arch_archive(const std::string& arch, const ImageSet& all,
-                                             images::BlobStore& store, const PlanOptions& options,
-                                             int64_t mtime) {
+                                             images::BlobStore& store, int64_t mtime) {
   ImageSet selected;
   std::set<std::string> refs;
   for (const auto& image : all) {
@@ -109,13 +111,18 @@ core::Result<PlannedFile> write_arch_archive(const std::string& arch, const Imag
     if (!has) return core::failf(Errc::kNotFound, "image {} has no linux/{} manifest", ref, arch);
   }
   PlannedFile f;
-  f.source_path = core::join_path(options.work_dir, "k3s-airgap-images-" + arch + ".tar");
-  core::Fd fd = K3A_TRY(core::Fd::open(f.source_path, O_WRONLY | O_CREAT | O_TRUNC, 0644));
-  HashingFileSink sink(fd);
-  K3A_CHECK(images::write_oci_archive(selected, store, sink, mtime));
-  K3A_CHECK(fd.close());
-  f.record = {.path = "images/k3s-airgap-images-" + arch + ".tar", .size = sink.size,
-              .sha256 = sink.hash.finish_hex(), .mode = 0644, .role = FileRole::kImages,
+  f.generate = [selected, &store, mtime](core::ByteSink& out) -> core::Result<void> {
+    core::BufferedSink buffered(out);
+    K3A_CHECK(images::write_oci_archive(selected, store, buffered, mtime));
+    return buffered.flush();
+  };
+  HashingSink sink;
+  K3A_CHECK(f.generate(sink));
+  f.record = {.path = "images/k3s-airgap-images-" + arch + ".tar",
+              .size = sink.size,
+              .sha256 = sink.hash.finish_hex(),
+              .mode = 0644,
+              .role = FileRole::kImages,
               .arch = arch};
   return f;
 }
@@ -124,7 +131,9 @@ core::Result<PlannedFile> write_arch_archive(const std::string& arch, const Imag
 
 core::Result<void> plan_images(const BundleSpec& spec, const PlanOptions& options, Plan& plan) {
   if (spec.images.empty() && spec.image_archives.empty()) return {};
-  images::BlobStore store = K3A_TRY(images::BlobStore::open(core::join_path(options.cache_dir, "oci")));
+  plan.blob_store = std::make_shared<images::BlobStore>(
+      K3A_TRY(images::BlobStore::open(core::join_path(options.cache_dir, "oci"))));
+  images::BlobStore& store = *plan.blob_store;
   ImageSet all;
   for (const auto& path : spec.image_archives) K3A_CHECK(add_archive(path, store, all));
   K3A_CHECK(pull_images(spec, options, store, all));
@@ -140,12 +149,15 @@ core::Result<void> plan_images(const BundleSpec& spec, const PlanOptions& option
     list += ref + "\n";
   }
   for (const auto& arch : spec.arch) {
-    plan.files.push_back(K3A_TRY(write_arch_archive(arch, all, store, options, plan.lock.created)));
+    plan.files.push_back(K3A_TRY(write_arch_archive(arch, all, store, plan.lock.created)));
   }
   PlannedFile txt;
   txt.content = list;
-  txt.record = {.path = "images/k3s-images.txt", .size = list.size(),
-                .sha256 = core::Sha256::hex_of(list), .mode = 0644, .role = FileRole::kImageList};
+  txt.record = {.path = "images/k3s-images.txt",
+                .size = list.size(),
+                .sha256 = core::Sha256::hex_of(list),
+                .mode = 0644,
+                .role = FileRole::kImageList};
   plan.files.push_back(std::move(txt));
   return {};
 }

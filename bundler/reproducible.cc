@@ -22,7 +22,8 @@ struct EntryFacts {
   bool operator==(const EntryFacts&) const = default;
 };
 
-core::Result<std::vector<std::pair<std::string, EntryFacts>>> list_entries(const std::string& path) {
+core::Result<std::vector<std::pair<std::string, EntryFacts>>> list_entries(
+    const std::string& path) {
   core::Fd fd = K3A_TRY(core::Fd::open(path, O_RDONLY));
   core::FdSource src(fd);
   auto zstd = K3A_TRY(core::ZstdSource::create(src));
@@ -48,7 +49,8 @@ core::Result<std::vector<std::string>> compare_bundle_entries(const std::string&
   auto ea = K3A_TRY(list_entries(a));
   auto eb = K3A_TRY(list_entries(b));
   std::vector<std::string> diffs;
-  if (ea.size() != eb.size()) diffs.push_back(fmt::format("{} entries against {}", ea.size(), eb.size()));
+  if (ea.size() != eb.size())
+    diffs.push_back(fmt::format("{} entries against {}", ea.size(), eb.size()));
   for (size_t i = 0; i < std::min(ea.size(), eb.size()); ++i) {
     const auto& [pa, fa] = ea[i];
     const auto& [pb, fb] = eb[i];

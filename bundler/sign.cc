@@ -53,7 +53,8 @@ core::Result<SignResult> add_signature(const std::string& path, const core::Priv
   core::AtomicFile out = K3A_TRY(core::AtomicFile::create(path, 0644));
   core::FdSink fd_sink(out.fd());
   CountingSink sink(fd_sink);
-  auto writer = K3A_TRY(BundleWriter::open(sink, zstd, K3A_TRY(core::parse_rfc3339(manifest.created))));
+  auto writer =
+      K3A_TRY(BundleWriter::open(sink, zstd, K3A_TRY(core::parse_rfc3339(manifest.created))));
   K3A_CHECK(writer->add_header(header.manifest_json, sig_json));
   CopyConsumer consumer(*writer);
   core::Fd fd = K3A_TRY(core::Fd::open(path, O_RDONLY));

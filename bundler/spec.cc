@@ -1,10 +1,9 @@
 #include "bundler/spec.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
-
-#include <nlohmann/json.hpp>
 
 #include "core/base/strings.h"
 #include "core/base/time.h"
@@ -36,14 +35,16 @@ core::Result<std::vector<std::string>> str_list(const Json& j, const char* key) 
   if (it == j.end() || it->is_null()) return out;
   if (!it->is_array()) return core::failf(Errc::kInvalid, "bundle spec: {} must be a list", key);
   for (const auto& v : *it) {
-    if (!v.is_string()) return core::failf(Errc::kInvalid, "bundle spec: {} entries must be strings", key);
+    if (!v.is_string())
+      return core::failf(Errc::kInvalid, "bundle spec: {} entries must be strings", key);
     out.push_back(v.get<std::string>());
   }
   return out;
 }
 
 core::Result<ArtifactSpec> parse_artifact(const Json& a, const std::string& dir) {
-  if (!a.is_object()) return core::fail(Errc::kInvalid, "bundle spec: an artifact must be a mapping");
+  if (!a.is_object())
+    return core::fail(Errc::kInvalid, "bundle spec: an artifact must be a mapping");
   ArtifactSpec art;
   art.name = K3A_TRY(str_field(a, "name", "bundle spec: artifact"));
   static const std::regex name_re("[A-Za-z0-9][A-Za-z0-9._+-]{0,127}");
@@ -74,7 +75,8 @@ core::Result<ArtifactSpec> parse_artifact(const Json& a, const std::string& dir)
     std::string s = m->is_string() ? m->get<std::string>() : std::to_string(m->get<uint64_t>());
     art.mode = static_cast<uint32_t>(std::stoul(s, nullptr, 8));
     if (art.mode != 0755 && art.mode != 0644) {
-      return core::failf(Errc::kInvalid, "bundle spec: artifact {}: mode must be 0755 or 0644", art.name);
+      return core::failf(Errc::kInvalid, "bundle spec: artifact {}: mode must be 0755 or 0644",
+                         art.name);
     }
   }
   return art;
@@ -96,12 +98,14 @@ core::Result<void> parse_k3s(const Json& j, BundleSpec& spec) {
 
 core::Result<void> parse_header(const Json& j, BundleSpec& spec) {
   if (opt_str(j, "apiVersion") != "k3s-airgap/v1" || opt_str(j, "kind") != "Bundle") {
-    return core::fail(Errc::kInvalid, "bundle spec: apiVersion must be k3s-airgap/v1 and kind Bundle");
+    return core::fail(Errc::kInvalid,
+                      "bundle spec: apiVersion must be k3s-airgap/v1 and kind Bundle");
   }
   spec.name = K3A_TRY(str_field(j, "name", "bundle spec"));
   static const std::regex name_re("[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?");
   if (!std::regex_match(spec.name, name_re)) {
-    return core::failf(Errc::kInvalid, "bundle spec: name {} must be lowercase letters, digits, '-' or '.'",
+    return core::failf(Errc::kInvalid,
+                       "bundle spec: name {} must be lowercase letters, digits, '-' or '.'",
                        core::quote(spec.name));
   }
   auto seq = j.find("sequence");
@@ -120,11 +124,14 @@ core::Result<void> parse_header(const Json& j, BundleSpec& spec) {
 core::Result<void> parse_arch(const Json& j, BundleSpec& spec) {
   spec.arch = K3A_TRY(str_list(j, "arch"));
   if (spec.arch.empty()) spec.arch = {"amd64"};
-  static const std::set<std::string> known = {"amd64", "arm64", "arm", "s390x", "riscv64", "ppc64le"};
+  static const std::set<std::string> known = {"amd64", "arm64",   "arm",
+                                              "s390x", "riscv64", "ppc64le"};
   std::set<std::string> seen;
   for (const auto& a : spec.arch) {
-    if (!known.count(a)) return core::failf(Errc::kInvalid, "bundle spec: unknown arch {}", core::quote(a));
-    if (!seen.insert(a).second) return core::failf(Errc::kInvalid, "bundle spec: arch {} listed twice", a);
+    if (!known.count(a))
+      return core::failf(Errc::kInvalid, "bundle spec: unknown arch {}", core::quote(a));
+    if (!seen.insert(a).second)
+      return core::failf(Errc::kInvalid, "bundle spec: arch {} listed twice", a);
   }
   return {};
 }
@@ -140,7 +147,8 @@ core::Result<BundleSpec> parse_spec(std::string_view yaml, const std::string& sp
   K3A_CHECK(parse_k3s(j, spec));
   K3A_CHECK(parse_arch(j, spec));
   if (auto arts = j.find("artifacts"); arts != j.end() && !arts->is_null()) {
-    if (!arts->is_array()) return core::fail(Errc::kInvalid, "bundle spec: artifacts must be a list");
+    if (!arts->is_array())
+      return core::fail(Errc::kInvalid, "bundle spec: artifacts must be a list");
     std::set<std::string> names;
     for (const auto& a : *arts) {
       ArtifactSpec art = K3A_TRY(parse_artifact(a, spec_dir));
@@ -154,8 +162,10 @@ core::Result<BundleSpec> parse_spec(std::string_view yaml, const std::string& sp
   for (const auto& p : K3A_TRY(str_list(j, "imageArchives"))) {
     spec.image_archives.push_back(core::join_path(spec_dir, p));
   }
-  if (std::string m = opt_str(j, "manifests"); !m.empty()) spec.manifests_dir = core::join_path(spec_dir, m);
-  if (auto r = j.find("registries"); r != j.end() && !r->is_null()) spec.registries_yaml = core::dump_json(*r);
+  if (std::string m = opt_str(j, "manifests"); !m.empty())
+    spec.manifests_dir = core::join_path(spec_dir, m);
+  if (auto r = j.find("registries"); r != j.end() && !r->is_null())
+    spec.registries_yaml = core::dump_json(*r);
   if (auto z = j.find("compression"); z != j.end() && z->is_object() && z->contains("level")) {
     spec.zstd_level = (*z)["level"].get<int>();
   }
@@ -186,7 +196,8 @@ const LockedImage* BundleLock::image(std::string_view reference) const {
 core::Result<BundleLock> parse_lock(std::string_view json) {
   Json j = K3A_TRY(core::parse_json(json));
   try {
-    if (j.at("lockVersion").get<int>() != 1) return core::fail(Errc::kUnsupported, "lock: unsupported lockVersion");
+    if (j.at("lockVersion").get<int>() != 1)
+      return core::fail(Errc::kUnsupported, "lock: unsupported lockVersion");
     BundleLock lock;
     lock.created = K3A_TRY(core::parse_rfc3339(j.at("created").get<std::string>()));
     lock.k3s_version = j.at("k3s").at("version").get<std::string>();
@@ -195,11 +206,13 @@ core::Result<BundleLock> parse_lock(std::string_view json) {
       lock.artifacts.push_back({a.at("name").get<std::string>(), a.at("sha256").get<std::string>(),
                                 a.at("size").get<uint64_t>()});
       if (!core::is_sha256_hex(lock.artifacts.back().sha256)) {
-        return core::failf(Errc::kInvalid, "lock: artifact {} has a malformed sha256", a.at("name").get<std::string>());
+        return core::failf(Errc::kInvalid, "lock: artifact {} has a malformed sha256",
+                           a.at("name").get<std::string>());
       }
     }
     for (const auto& i : j.at("images")) {
-      lock.images.push_back({i.at("reference").get<std::string>(), i.at("digest").get<std::string>(),
+      lock.images.push_back({i.at("reference").get<std::string>(),
+                             i.at("digest").get<std::string>(),
                              i.at("platforms").get<std::map<std::string, std::string>>()});
     }
     return lock;
@@ -211,8 +224,10 @@ core::Result<BundleLock> parse_lock(std::string_view json) {
 std::string serialize_lock(const BundleLock& lock) {
   Json arts = Json::array();
   std::vector<LockedArtifact> sorted_arts = lock.artifacts;
-  std::sort(sorted_arts.begin(), sorted_arts.end(), [](auto& a, auto& b) { return a.name < b.name; });
-  for (const auto& a : sorted_arts) arts.push_back({{"name", a.name}, {"sha256", a.sha256}, {"size", a.size}});
+  std::sort(sorted_arts.begin(), sorted_arts.end(),
+            [](auto& a, auto& b) { return a.name < b.name; });
+  for (const auto& a : sorted_arts)
+    arts.push_back({{"name", a.name}, {"sha256", a.sha256}, {"size", a.size}});
   std::vector<LockedImage> sorted_images = lock.images;
   std::sort(sorted_images.begin(), sorted_images.end(),
             [](auto& a, auto& b) { return a.reference < b.reference; });

@@ -54,8 +54,8 @@ struct LockedArtifact {
 };
 
 struct LockedImage {
-  std::string reference;  // fully qualified, as carried in the bundle
-  std::string digest;     // top digest (index or manifest)
+  std::string reference;                         // fully qualified, as carried in the bundle
+  std::string digest;                            // top digest (index or manifest)
   std::map<std::string, std::string> platforms;  // "linux/amd64" → manifest digest
 };
 

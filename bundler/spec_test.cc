@@ -62,7 +62,8 @@ TEST(Lock, RoundTrip) {
   lock.created = 1767225600;
   lock.k3s_version = "v1.32.4+k3s1";
   lock.artifacts = {{"k3s", std::string(64, 'a'), 10}};
-  lock.images = {{"docker.io/library/busybox:1", "sha256:" + std::string(64, 'c'),
+  lock.images = {{"docker.io/library/busybox:1",
+                  "sha256:" + std::string(64, 'c'),
                   {{"linux/amd64", "sha256:" + std::string(64, 'd')}}}};
   ASSERT_OK_AND_ASSIGN(BundleLock back, parse_lock(serialize_lock(lock)));
   EXPECT_EQ(serialize_lock(back), serialize_lock(lock));

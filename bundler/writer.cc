@@ -34,34 +34,59 @@ class HashingSink : public core::ByteSink {
   uint64_t bytes_ = 0;
 };
 
+// Forwards a generated entry into the bundle, hashing and counting it.
+class EntrySink : public core::ByteSink {
+ public:
+  EntrySink(BundleWriter& writer, const PlannedFile& file, core::Progress& progress)
+      : writer_(writer), file_(file), progress_(progress) {}
+  core::Result<void> write(std::string_view data) override {
+    if (size + data.size() > file_.record.size) return changed(file_);
+    hash.update(data);
+    size += data.size();
+    progress_.advance(data.size());
+    return writer_.data(data);
+  }
+  static core::Result<void> changed(const PlannedFile& file) {
+    return core::failf(Errc::kIntegrity, "{} changed while the bundle was written",
+                       core::quote(file.source_path.empty() ? file.record.path : file.source_path));
+  }
+  core::Sha256 hash;
+  uint64_t size = 0;
+
+ private:
+  BundleWriter& writer_;
+  const PlannedFile& file_;
+  core::Progress& progress_;
+};
+
+core::Result<void> copy_source_file(const PlannedFile& file, EntrySink& sink) {
+  core::Fd fd = K3A_TRY(core::Fd::open(file.source_path, O_RDONLY | O_NOFOLLOW));
+  std::vector<char> buf(1 << 20);
+  while (sink.size < file.record.size) {
+    size_t want = std::min<uint64_t>(buf.size(), file.record.size - sink.size);
+    size_t n = K3A_TRY(fd.read_some(buf.data(), want));
+    if (n == 0) break;
+    K3A_CHECK(sink.write(std::string_view(buf.data(), n)));
+  }
+  char extra;
+  if (K3A_TRY(fd.read_some(&extra, 1)) != 0) return EntrySink::changed(file);
+  return {};
+}
+
 core::Result<void> copy_file_entry(BundleWriter& writer, const PlannedFile& file,
                                    core::Progress& progress) {
   const FileRecord& rec = file.record;
   K3A_CHECK(writer.begin(rec));
-  if (file.source_path.empty()) {
-    K3A_CHECK(writer.data(file.content));
-    progress.advance(file.content.size());
-    return {};
+  EntrySink sink(writer, file, progress);
+  if (file.generate) {
+    K3A_CHECK(file.generate(sink));
+  } else if (!file.source_path.empty()) {
+    K3A_CHECK(copy_source_file(file, sink));
+  } else {
+    K3A_CHECK(sink.write(file.content));
   }
-  core::Fd fd = K3A_TRY(core::Fd::open(file.source_path, O_RDONLY | O_NOFOLLOW));
-  core::Sha256 hash;
-  std::vector<char> buf(1 << 20);
-  uint64_t copied = 0;
-  while (copied < rec.size) {
-    size_t want = std::min<uint64_t>(buf.size(), rec.size - copied);
-    size_t n = K3A_TRY(fd.read_some(buf.data(), want));
-    if (n == 0) break;
-    std::string_view chunk(buf.data(), n);
-    hash.update(chunk);
-    K3A_CHECK(writer.data(chunk));
-    copied += n;
-    progress.advance(n);
-  }
-  char extra;
-  if (copied != rec.size || K3A_TRY(fd.read_some(&extra, 1)) != 0 || hash.finish_hex() != rec.sha256) {
-    return core::failf(Errc::kIntegrity, "{} changed while the bundle was written",
-                       core::quote(file.source_path));
-  }
+  if (sink.size != rec.size || sink.hash.finish_hex() != rec.sha256)
+    return EntrySink::changed(file);
   return {};
 }
 
@@ -110,7 +135,8 @@ core::Result<void> BundleWriter::finish() {
   return zstd_->finish();
 }
 
-core::Result<CreateResult> create_bundle_file(const std::string& path, const BundleManifest& manifest,
+core::Result<CreateResult> create_bundle_file(const std::string& path,
+                                              const BundleManifest& manifest,
                                               const std::vector<PlannedFile>& files,
                                               const CreateOptions& options) {
   std::string manifest_json = serialize_manifest(manifest);
@@ -138,9 +164,9 @@ core::Result<CreateResult> create_bundle_file(const std::string& path, const Bun
   K3A_CHECK(sig.write(detached));
   K3A_CHECK(out.commit());
   K3A_CHECK(sig.commit());
-  return CreateResult{sink.bytes(),
-                      core::hex_encode(std::string_view(reinterpret_cast<const char*>(digest.data()),
-                                                        digest.size()))};
+  return CreateResult{
+      sink.bytes(), core::hex_encode(std::string_view(reinterpret_cast<const char*>(digest.data()),
+                                                      digest.size()))};
 }
 
 }  // namespace bundler

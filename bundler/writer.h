@@ -8,6 +8,7 @@
 // apart from the compressor's workers.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,11 +44,13 @@ class BundleWriter {
 };
 
 // A file to put into a new bundle: its record (sha256 already computed) and where its bytes
-// come from (a local file, or content generated in memory).
+// come from: a local file, content in memory, or a generator that writes the same bytes again
+// each time it is called (an image archive assembled from the blob cache).
 struct PlannedFile {
   FileRecord record;
   std::string source_path;
   std::string content;
+  std::function<core::Result<void>(core::ByteSink&)> generate;
 };
 
 struct CreateOptions {
@@ -63,7 +66,8 @@ struct CreateResult {
 
 // Writes `path` and `path + ".sig"`. A source file that changed since it was hashed fails the
 // whole write (kIntegrity naming it); nothing is published then.
-core::Result<CreateResult> create_bundle_file(const std::string& path, const BundleManifest& manifest,
+core::Result<CreateResult> create_bundle_file(const std::string& path,
+                                              const BundleManifest& manifest,
                                               const std::vector<PlannedFile>& files,
                                               const CreateOptions& options);
 

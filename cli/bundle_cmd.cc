@@ -5,14 +5,13 @@
 #include <thread>
 
 #include "bundler/planner.h"
-#include "bundler/sign.h"
 #include "bundler/reproducible.h"
+#include "bundler/sign.h"
 #include "cli/commands.h"
 #include "core/base/strings.h"
 #include "core/base/time.h"
 #include "core/crypto/keys.h"
 #include "core/fs/files.h"
-#include "core/fs/temp_dir.h"
 
 namespace cli {
 namespace {
@@ -29,7 +28,8 @@ struct CreateArgs {
 };
 
 core::ZstdParams zstd_params(int level) {
-  return {.level = level, .window_log = 27,
+  return {.level = level,
+          .window_log = 27,
           .workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))};
 }
 
@@ -60,7 +60,8 @@ std::string default_cache_dir() {
 
 core::Result<void> create(const CreateArgs& args, Output& output) {
   bundler::BundleSpec spec = K3A_TRY(bundler::load_spec(args.spec));
-  std::string lock_path = args.lock.empty() ? core::join_path(spec.dir, "bundle.lock.json") : args.lock;
+  std::string lock_path =
+      args.lock.empty() ? core::join_path(spec.dir, "bundle.lock.json") : args.lock;
   std::optional<bundler::BundleLock> lock;
   if (args.from_lock) {
     auto parsed = bundler::parse_lock(K3A_TRY(core::read_file(lock_path, 16 << 20)));
@@ -68,38 +69,46 @@ core::Result<void> create(const CreateArgs& args, Output& output) {
     lock = std::move(*parsed);
   }
   std::vector<core::PrivateKey> keys = K3A_TRY(load_keys(args.keys));
-  core::TempDir work = K3A_TRY(core::TempDir::create(".k3s-airgap-work-", core::dir_name(args.out)));
-  bundler::PlanOptions opts{.lock = lock ? &*lock : nullptr,
-                            .from_lock = args.from_lock,
-                            .source_date_epoch = K3A_TRY(source_date_epoch()),
-                            .now = core::system_now(),
-                            .work_dir = work.path(),
-                            .cache_dir = args.cache_dir.empty() ? default_cache_dir() : args.cache_dir,
-                            .registries_file = args.registries};
+  bundler::PlanOptions opts{
+      .lock = lock ? &*lock : nullptr,
+      .from_lock = args.from_lock,
+      .source_date_epoch = K3A_TRY(source_date_epoch()),
+      .now = core::system_now(),
+      .cache_dir = args.cache_dir.empty() ? default_cache_dir() : args.cache_dir,
+      .registries_file = args.registries};
   bundler::Plan plan = K3A_TRY(bundler::plan_bundle(spec, opts));
   bundler::CreateOptions create_opts{.zstd = zstd_params(plan.lock.zstd_level)};
   for (const auto& k : keys) create_opts.keys.push_back(&k);
-  auto result = K3A_TRY(bundler::create_bundle_file(args.out, plan.manifest, plan.files, create_opts));
-  if (!args.from_lock) K3A_CHECK(core::write_file_atomic(lock_path, bundler::serialize_lock(plan.lock)));
-  nlohmann::json j{{"bundle", args.out}, {"signature", args.out + ".sig"}, {"bytes", result.bytes},
-                   {"sha256", result.sha256}, {"files", plan.manifest.files.size()},
-                   {"images", plan.manifest.images.size()}, {"lock", lock_path}};
+  auto result =
+      K3A_TRY(bundler::create_bundle_file(args.out, plan.manifest, plan.files, create_opts));
+  if (!args.from_lock)
+    K3A_CHECK(core::write_file_atomic(lock_path, bundler::serialize_lock(plan.lock)));
+  nlohmann::json j{{"bundle", args.out},
+                   {"signature", args.out + ".sig"},
+                   {"bytes", result.bytes},
+                   {"sha256", result.sha256},
+                   {"files", plan.manifest.files.size()},
+                   {"images", plan.manifest.images.size()},
+                   {"lock", lock_path}};
   std::string repro;
   if (!args.check_reproducible.empty()) {
     auto diffs = K3A_TRY(bundler::compare_bundle_entries(args.check_reproducible, args.out));
     j["reproducible"] = diffs.empty();
     j["differences"] = diffs;
-    repro = diffs.empty() ? fmt::format("reproducible: every entry of {} matches {} (signatures aside)\n",
-                                        args.out, args.check_reproducible)
-                          : fmt::format("NOT reproducible: {}\n", fmt::join(diffs, "; "));
+    repro = diffs.empty()
+                ? fmt::format("reproducible: every entry of {} matches {} (signatures aside)\n",
+                              args.out, args.check_reproducible)
+                : fmt::format("NOT reproducible: {}\n", fmt::join(diffs, "; "));
   }
   output.result(j, [&] {
-    return fmt::format("wrote {} ({}, {} files, {} images)\n  sha256 {}\n  signature {}.sig\n  lock {}\n{}",
-                       args.out, core::human_bytes(result.bytes), plan.manifest.files.size(),
-                       plan.manifest.images.size(), result.sha256, args.out, lock_path, repro);
+    return fmt::format(
+        "wrote {} ({}, {} files, {} images)\n  sha256 {}\n  signature {}.sig\n  lock {}\n{}",
+        args.out, core::human_bytes(result.bytes), plan.manifest.files.size(),
+        plan.manifest.images.size(), result.sha256, args.out, lock_path, repro);
   });
   if (!args.check_reproducible.empty() && !j["reproducible"].get<bool>()) {
-    return core::fail(core::Errc::kIntegrity, "the rebuilt bundle differs from " + args.check_reproducible);
+    return core::fail(core::Errc::kIntegrity,
+                      "the rebuilt bundle differs from " + args.check_reproducible);
   }
   return {};
 }
@@ -112,13 +121,16 @@ struct SignArgs {
 core::Result<void> sign(const SignArgs& args, Output& output) {
   auto keys = K3A_TRY(load_keys({args.key}));
   auto r = K3A_TRY(bundler::add_signature(args.bundle, keys[0], zstd_params(3)));
-  output.result({{"bundle", args.bundle}, {"signatures", r.signatures}, {"sha256", r.sha256},
+  output.result({{"bundle", args.bundle},
+                 {"signatures", r.signatures},
+                 {"sha256", r.sha256},
                  {"key_id", keys[0].public_key().key_id()}},
                 [&] {
-                  return fmt::format("{} now carries {} signature(s); added key {}\n"
-                                     "{}.sig re-signed by that key (sha256 {})\n",
-                                     args.bundle, r.signatures,
-                                     keys[0].public_key().key_id().substr(0, 16), args.bundle, r.sha256);
+                  return fmt::format(
+                      "{} now carries {} signature(s); added key {}\n"
+                      "{}.sig re-signed by that key (sha256 {})\n",
+                      args.bundle, r.signatures, keys[0].public_key().key_id().substr(0, 16),
+                      args.bundle, r.sha256);
                 });
   return {};
 }
@@ -130,7 +142,8 @@ void register_bundle_create(CLI::App* bundle, Runner& runner) {
   auto* c = bundle->add_subcommand("create", "Build a signed, reproducible bundle from a spec");
   c->add_option("-f,--file", args->spec, "Bundle spec (bundle.yaml)")->required();
   c->add_option("-o,--output", args->out, "Output bundle (.tar.zst)")->required();
-  c->add_option("--sign-key", args->keys, "Signing key (PEM); repeat for more signatures")->required();
+  c->add_option("--sign-key", args->keys, "Signing key (PEM); repeat for more signatures")
+      ->required();
   c->add_option("--lock", args->lock, "Lock file (default: bundle.lock.json beside the spec)");
   c->add_flag("--from-lock", args->from_lock, "Rebuild exactly what the lock pins");
   c->add_option("--check-reproducible", args->check_reproducible,

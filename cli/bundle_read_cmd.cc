@@ -41,10 +41,15 @@ struct VerifyArgs {
 };
 
 nlohmann::json manifest_summary(const BundleManifest& m) {
-  return {{"name", m.name}, {"sequence", m.sequence}, {"created", m.created},
+  return {{"name", m.name},
+          {"sequence", m.sequence},
+          {"created", m.created},
           {"expires", m.expires ? nlohmann::json(*m.expires) : nlohmann::json()},
-          {"k3s_version", m.k3s_version}, {"arch", m.arch}, {"files", m.files.size()},
-          {"file_bytes", m.total_file_bytes()}, {"images", m.images.size()}};
+          {"k3s_version", m.k3s_version},
+          {"arch", m.arch},
+          {"files", m.files.size()},
+          {"file_bytes", m.total_file_bytes()},
+          {"images", m.images.size()}};
 }
 
 core::Result<std::string> check_detached(const std::string& bundle, const bundler::VerifyReport& r,
@@ -58,7 +63,8 @@ core::Result<std::string> check_detached(const std::string& bundle, const bundle
 }
 
 core::Result<void> verify(const VerifyArgs& args, Output& output) {
-  if (args.trust.empty()) return core::fail(core::Errc::kInvalid, "bundle verify needs --trust KEY.pub");
+  if (args.trust.empty())
+    return core::fail(core::Errc::kInvalid, "bundle verify needs --trust KEY.pub");
   bundler::VerifyOptions opts{.trusted = K3A_TRY(bundler::load_trusted_keys(args.trust)),
                               .threshold = args.threshold,
                               .allow_expired = args.allow_expired,
@@ -115,19 +121,22 @@ core::Result<void> inspect(const std::string& path, Output& output) {
   j["signature_key_ids"] = key_ids;
   j["file_list"] = nlohmann::json::array();
   for (const auto& f : m.files) {
-    j["file_list"].push_back({{"path", f.path}, {"size", f.size}, {"sha256", f.sha256},
+    j["file_list"].push_back({{"path", f.path},
+                              {"size", f.size},
+                              {"sha256", f.sha256},
                               {"mode", bundler::mode_string(f.mode)},
                               {"role", bundler::role_name(f.role)}});
   }
   j["image_list"] = nlohmann::json::array();
   for (const auto& i : m.images) {
-    j["image_list"].push_back({{"reference", i.reference}, {"digest", i.digest}, {"platforms", i.platforms}});
+    j["image_list"].push_back(
+        {{"reference", i.reference}, {"digest", i.digest}, {"platforms", i.platforms}});
   }
   output.result(j, [&] {
-    std::string s = fmt::format("bundle {} sequence {}  k3s {}  arch {}\ncreated {}{}\nsignatures by: {}\n\nFILES\n",
-                                m.name, m.sequence, m.k3s_version, fmt::join(m.arch, ","), m.created,
-                                m.expires ? "  expires " + *m.expires : "",
-                                fmt::join(key_ids, ", "));
+    std::string s = fmt::format(
+        "bundle {} sequence {}  k3s {}  arch {}\ncreated {}{}\nsignatures by: {}\n\nFILES\n",
+        m.name, m.sequence, m.k3s_version, fmt::join(m.arch, ","), m.created,
+        m.expires ? "  expires " + *m.expires : "", fmt::join(key_ids, ", "));
     for (const auto& f : m.files) {
       s += fmt::format("  {:<48} {:>10}  {}  {}\n", f.path, core::human_bytes(f.size),
                        bundler::mode_string(f.mode), bundler::role_name(f.role));
@@ -152,7 +161,8 @@ void register_bundle_commands(CLI::App& app, Runner& runner) {
   auto* v = bundle->add_subcommand("verify", "Verify signatures and every byte of a bundle");
   v->add_option("bundle", vargs->bundle, "Bundle file")->required();
   v->add_option("--trust", vargs->trust, "Trusted public key (PEM); repeatable");
-  v->add_option("--threshold", vargs->threshold, "Distinct trusted signatures required")->capture_default_str();
+  v->add_option("--threshold", vargs->threshold, "Distinct trusted signatures required")
+      ->capture_default_str();
   v->add_flag("--allow-expired", vargs->allow_expired, "Accept a bundle past its expiry date");
   add_output_flag(v, runner);
   v->callback([vargs, &runner] { runner.run([vargs](Output& o) { return verify(*vargs, o); }); });
@@ -179,11 +189,14 @@ core::Result<void> bundle_diff(const std::string& a, const std::string& b, Outpu
   std::map<std::string, const bundler::FileRecord*> fa, fb;
   for (const auto& f : ma.files) fa[f.path] = &f;
   for (const auto& f : mb.files) fb[f.path] = &f;
-  nlohmann::json files = {{"added", nlohmann::json::array()}, {"removed", nlohmann::json::array()},
+  nlohmann::json files = {{"added", nlohmann::json::array()},
+                          {"removed", nlohmann::json::array()},
                           {"changed", nlohmann::json::array()}};
   for (const auto& [p, f] : fb) {
-    if (!fa.count(p)) files["added"].push_back(p);
-    else if (fa[p]->sha256 != f->sha256) files["changed"].push_back(p);
+    if (!fa.count(p))
+      files["added"].push_back(p);
+    else if (fa[p]->sha256 != f->sha256)
+      files["changed"].push_back(p);
   }
   for (const auto& [p, f] : fa) {
     if (!fb.count(p)) files["removed"].push_back(p);
@@ -191,27 +204,37 @@ core::Result<void> bundle_diff(const std::string& a, const std::string& b, Outpu
   std::map<std::string, std::string> ia, ib;
   for (const auto& i : ma.images) ia[i.reference] = i.digest;
   for (const auto& i : mb.images) ib[i.reference] = i.digest;
-  nlohmann::json images = {{"added", nlohmann::json::array()}, {"removed", nlohmann::json::array()},
+  nlohmann::json images = {{"added", nlohmann::json::array()},
+                           {"removed", nlohmann::json::array()},
                            {"changed", nlohmann::json::array()}};
   for (const auto& [r, d] : ib) {
-    if (!ia.count(r)) images["added"].push_back(r);
-    else if (ia[r] != d) images["changed"].push_back(r);
+    if (!ia.count(r))
+      images["added"].push_back(r);
+    else if (ia[r] != d)
+      images["changed"].push_back(r);
   }
   for (const auto& [r, d] : ia) {
     if (!ib.count(r)) images["removed"].push_back(r);
   }
-  int64_t delta = static_cast<int64_t>(mb.total_file_bytes()) - static_cast<int64_t>(ma.total_file_bytes());
-  nlohmann::json j{{"a", {{"name", ma.name}, {"sequence", ma.sequence}, {"k3s_version", ma.k3s_version}}},
-                   {"b", {{"name", mb.name}, {"sequence", mb.sequence}, {"k3s_version", mb.k3s_version}}},
-                   {"files", files}, {"images", images}, {"byte_delta", delta}};
+  int64_t delta =
+      static_cast<int64_t>(mb.total_file_bytes()) - static_cast<int64_t>(ma.total_file_bytes());
+  nlohmann::json j{
+      {"a", {{"name", ma.name}, {"sequence", ma.sequence}, {"k3s_version", ma.k3s_version}}},
+      {"b", {{"name", mb.name}, {"sequence", mb.sequence}, {"k3s_version", mb.k3s_version}}},
+      {"files", files},
+      {"images", images},
+      {"byte_delta", delta}};
   output.result(j, [&] {
     std::string s = fmt::format("sequence {} -> {}\nk3s {} -> {}\n", ma.sequence, mb.sequence,
                                 ma.k3s_version, mb.k3s_version);
     for (const char* kind : {"added", "removed", "changed"}) {
-      for (const auto& p : files[kind]) s += fmt::format("file  {:<8} {}\n", kind, p.get<std::string>());
-      for (const auto& r : images[kind]) s += fmt::format("image {:<8} {}\n", kind, r.get<std::string>());
+      for (const auto& p : files[kind])
+        s += fmt::format("file  {:<8} {}\n", kind, p.get<std::string>());
+      for (const auto& r : images[kind])
+        s += fmt::format("image {:<8} {}\n", kind, r.get<std::string>());
     }
-    return s + fmt::format("bytes {:+} ({})\n", delta, core::human_bytes(static_cast<uint64_t>(std::abs(delta))));
+    return s + fmt::format("bytes {:+} ({})\n", delta,
+                           core::human_bytes(static_cast<uint64_t>(std::abs(delta))));
   });
   return {};
 }

@@ -1,7 +1,10 @@
 // End-to-end tests of the k3s-airgap binary as users run it.
 #include <sys/stat.h>
 
+#include <nlohmann/json.hpp>
+
 #include "core/fs/files.h"
+#include "core/serde/json.h"
 #include "tests/support/test_support.h"
 
 namespace {
@@ -30,8 +33,14 @@ manifests: ./manifests
 )"));
   }
   core::ProcessOutput create(const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {airgap(), "bundle", "create", "-f", dir_.sub("in/bundle.yaml"),
-                                     "-o", dir_.sub("site.tar.zst"), "--sign-key",
+    std::vector<std::string> argv = {airgap(),
+                                     "bundle",
+                                     "create",
+                                     "-f",
+                                     dir_.sub("in/bundle.yaml"),
+                                     "-o",
+                                     dir_.sub("site.tar.zst"),
+                                     "--sign-key",
                                      dir_.sub("keys/bundle.key")};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return run(argv);
@@ -62,9 +71,10 @@ TEST_F(CliTest, KeyFilesAndOpensslInterop) {
 
   auto out = create();
   ASSERT_EQ(out.exit_code, 0) << out.out;
-  auto check = run({"bash", "-c", "openssl dgst -sha256 -verify " + dir_.sub("keys/bundle.pub") +
-                                      " -signature <(base64 -d " + dir_.sub("site.tar.zst.sig") +
-                                      ") " + dir_.sub("site.tar.zst")});
+  auto check = run({"bash", "-c",
+                    "openssl dgst -sha256 -verify " + dir_.sub("keys/bundle.pub") +
+                        " -signature <(base64 -d " + dir_.sub("site.tar.zst.sig") + ") " +
+                        dir_.sub("site.tar.zst")});
   EXPECT_EQ(check.exit_code, 0) << check.out;
   EXPECT_NE(check.out.find("Verified OK"), std::string::npos);
   // Independent readers: zstd + GNU tar list the same entries in order.
@@ -96,14 +106,20 @@ TEST_F(CliTest, VerifyInspectAndJson) {
 
 TEST_F(CliTest, ReproducibleUnderDifferentEnvironments) {
   ASSERT_EQ(create().exit_code, 0);
-  ASSERT_OK(core::write_file_atomic(dir_.sub("first.tar.zst"), *core::read_file(dir_.sub("site.tar.zst"), 1 << 30)));
+  ASSERT_OK(core::write_file_atomic(dir_.sub("first.tar.zst"),
+                                    *core::read_file(dir_.sub("site.tar.zst"), 1 << 30)));
   // Another time zone, umask, locale, working directory and clock; inputs touched.
-  ASSERT_EQ(run({"touch", "-d", "2001-01-01", dir_.sub("in/k3s"), dir_.sub("in/manifests/app.yaml")}).exit_code, 0);
-  std::string cmd = "cd / && umask 077 && TZ=Asia/Tokyo LC_ALL=C.UTF-8 faketime '2031-05-05 05:05:05' " +
-                    airgap() + " bundle create -f " + dir_.sub("in/bundle.yaml") + " -o " +
-                    dir_.sub("second.tar.zst") + " --sign-key " + dir_.sub("keys/bundle.key") +
-                    " --from-lock --check-reproducible " + dir_.sub("first.tar.zst");
-  if (!testing_support::have_program("faketime")) cmd.replace(cmd.find("faketime '2031-05-05 05:05:05' "), 31, "");
+  ASSERT_EQ(
+      run({"touch", "-d", "2001-01-01", dir_.sub("in/k3s"), dir_.sub("in/manifests/app.yaml")})
+          .exit_code,
+      0);
+  std::string cmd =
+      "cd / && umask 077 && TZ=Asia/Tokyo LC_ALL=C.UTF-8 faketime '2031-05-05 05:05:05' " +
+      airgap() + " bundle create -f " + dir_.sub("in/bundle.yaml") + " -o " +
+      dir_.sub("second.tar.zst") + " --sign-key " + dir_.sub("keys/bundle.key") +
+      " --from-lock --check-reproducible " + dir_.sub("first.tar.zst");
+  if (!testing_support::have_program("faketime"))
+    cmd.replace(cmd.find("faketime '2031-05-05 05:05:05' "), 31, "");
   auto out = run({"bash", "-c", cmd});
   EXPECT_EQ(out.exit_code, 0) << out.out;
   EXPECT_NE(out.out.find("reproducible: every entry"), std::string::npos) << out.out;
@@ -112,6 +128,26 @@ TEST_F(CliTest, ReproducibleUnderDifferentEnvironments) {
   out = create({"--from-lock"});
   EXPECT_EQ(out.exit_code, 3) << out.out;
   EXPECT_NE(out.out.find("from the lock"), std::string::npos) << out.out;
+}
+
+TEST_F(CliTest, DiffNamesWhatChanged) {
+  ASSERT_EQ(create().exit_code, 0);
+  ASSERT_EQ(run({"mv", dir_.sub("site.tar.zst"), dir_.sub("old.tar.zst")}).exit_code, 0);
+  ASSERT_OK(core::write_file_atomic(dir_.sub("in/k3s"), std::string(3 << 20, 'n')));
+  ASSERT_OK(core::write_file_atomic(dir_.sub("in/manifests/extra.yaml"), "kind: Secret\n"));
+  auto spec = *core::read_file(dir_.sub("in/bundle.yaml"));
+  spec.replace(spec.find("sequence: 1"), 11, "sequence: 2");
+  ASSERT_OK(core::write_file_atomic(dir_.sub("in/bundle.yaml"), spec));
+  ASSERT_EQ(create().exit_code, 0);
+  auto d = run({airgap(), "bundle", "diff", dir_.sub("old.tar.zst"), dir_.sub("site.tar.zst"), "-o",
+                "json"});
+  ASSERT_EQ(d.exit_code, 0) << d.out;
+  ASSERT_OK_AND_ASSIGN(core::Json j, core::parse_json(d.out));
+  EXPECT_EQ(j["a"]["sequence"], 1);
+  EXPECT_EQ(j["b"]["sequence"], 2);
+  EXPECT_EQ(j["files"]["changed"], core::Json::array({"bin/k3s", "sha256sum-amd64.txt"}));
+  EXPECT_EQ(j["files"]["added"], core::Json::array({"manifests/extra.yaml"}));
+  EXPECT_EQ(j["byte_delta"], (1 << 20) + 13);
 }
 
 TEST_F(CliTest, MissingInputWritesNothing) {

@@ -3,11 +3,10 @@
 // line and an exit code. Only cli/ sees CLI11, argv and exit codes.
 #pragma once
 
-#include <functional>
-#include <string>
-
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "core/base/error.h"
 

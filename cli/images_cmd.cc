@@ -45,20 +45,26 @@ core::Result<std::pair<images::Platform, std::string>> split_rootfs(const std::s
   size_t eq = arg.find('=');
   std::string spec = eq == std::string::npos ? def : arg.substr(0, eq);
   std::string dir = eq == std::string::npos ? arg : arg.substr(eq + 1);
-  images::Platform p = spec.empty() ? images::host_platform() : K3A_TRY(images::Platform::parse(spec));
+  images::Platform p =
+      spec.empty() ? images::host_platform() : K3A_TRY(images::Platform::parse(spec));
   return std::make_pair(p, dir);
 }
 
 core::Result<void> build(const BuildArgs& args, Output& output) {
   if (args.tags.empty()) return core::fail(core::Errc::kInvalid, "images build needs -t REFERENCE");
-  core::TempDir work = K3A_TRY(core::TempDir::create(".k3s-airgap-build-", core::dir_name(args.out)));
+  core::TempDir work =
+      K3A_TRY(core::TempDir::create(".k3s-airgap-build-", core::dir_name(args.out)));
   images::BlobStore store = K3A_TRY(images::BlobStore::open(work.path()));
   int64_t created = args.created >= 0 ? args.created : default_created();
   std::vector<images::Descriptor> manifests;
   for (const auto& r : args.rootfs) {
     auto [platform, dir] = K3A_TRY(split_rootfs(r, args.platform));
-    images::BuildSpec spec{.rootfs_dir = dir, .entrypoint = args.entrypoint, .cmd = args.cmd,
-                           .env = args.env, .workdir = args.workdir, .platform = platform,
+    images::BuildSpec spec{.rootfs_dir = dir,
+                           .entrypoint = args.entrypoint,
+                           .cmd = args.cmd,
+                           .env = args.env,
+                           .workdir = args.workdir,
+                           .platform = platform,
                            .created = created};
     manifests.push_back(K3A_TRY(images::build_image(spec, store)));
   }
@@ -71,15 +77,20 @@ core::Result<void> build(const BuildArgs& args, Output& output) {
   }
   core::AtomicFile file = K3A_TRY(core::AtomicFile::create(args.out, 0644));
   AtomicSink sink(file);
-  K3A_CHECK(images::write_oci_archive(list, store, sink, created));
+  core::BufferedSink buffered(sink);
+  K3A_CHECK(images::write_oci_archive(list, store, buffered, created));
+  K3A_CHECK(buffered.flush());
   K3A_CHECK(file.commit());
-  nlohmann::json j{{"archive", args.out}, {"index", index ? nlohmann::json(*index) : nlohmann::json()}};
+  nlohmann::json j{{"archive", args.out},
+                   {"index", index ? nlohmann::json(*index) : nlohmann::json()}};
   j["manifests"] = nlohmann::json::array();
-  for (const auto& m : manifests) j["manifests"].push_back({{"digest", m.digest}, {"platform", m.platform->str()}});
+  for (const auto& m : manifests)
+    j["manifests"].push_back({{"digest", m.digest}, {"platform", m.platform->str()}});
   output.result(j, [&] {
     std::string s;
     for (const auto& m : manifests) {
-      s += fmt::format("built {} {} ({})\n", fmt::join(args.tags, ","), m.digest, m.platform->str());
+      s +=
+          fmt::format("built {} {} ({})\n", fmt::join(args.tags, ","), m.digest, m.platform->str());
     }
     if (index) s += fmt::format("index {}\n", *index);
     return s + "wrote " + args.out + "\n";
@@ -94,22 +105,23 @@ core::Result<void> list(const std::string& path, Output& output) {
   if (!contents) return std::unexpected(std::move(contents.error()).context(path));
   nlohmann::json j = nlohmann::json::array();
   for (const auto& i : contents->images) {
-    j.push_back({{"reference", i.ref.str()}, {"digest", i.manifest.digest},
+    j.push_back({{"reference", i.ref.str()},
+                 {"digest", i.manifest.digest},
                  {"platform", i.manifest.platform ? i.manifest.platform->str() : ""},
                  {"size", i.manifest.size},
                  {"index", i.index_digest ? nlohmann::json(*i.index_digest) : nlohmann::json()}});
   }
-  output.result({{"images", j}, {"blobs", contents->blob_count}, {"blob_bytes", contents->blob_bytes}},
-                [&] {
-                  std::string s = fmt::format("{:<60} {:<16} {}\n", "REFERENCE", "PLATFORM", "DIGEST");
-                  for (const auto& i : contents->images) {
-                    s += fmt::format("{:<60} {:<16} {}\n", i.ref.str(),
-                                     i.manifest.platform ? i.manifest.platform->str() : "-",
-                                     i.manifest.digest);
-                  }
-                  return s + fmt::format("{} blobs, {} (all verified)\n", contents->blob_count,
-                                         core::human_bytes(contents->blob_bytes));
-                });
+  output.result(
+      {{"images", j}, {"blobs", contents->blob_count}, {"blob_bytes", contents->blob_bytes}}, [&] {
+        std::string s = fmt::format("{:<60} {:<16} {}\n", "REFERENCE", "PLATFORM", "DIGEST");
+        for (const auto& i : contents->images) {
+          s += fmt::format("{:<60} {:<16} {}\n", i.ref.str(),
+                           i.manifest.platform ? i.manifest.platform->str() : "-",
+                           i.manifest.digest);
+        }
+        return s + fmt::format("{} blobs, {} (all verified)\n", contents->blob_count,
+                               core::human_bytes(contents->blob_bytes));
+      });
   return {};
 }
 
@@ -123,7 +135,9 @@ void register_images_commands(CLI::App& app, Runner& runner) {
 
   auto b = std::make_shared<BuildArgs>();
   auto* build_cmd = images_cmd->add_subcommand("build", "Build an image from a local directory");
-  build_cmd->add_option("--rootfs", b->rootfs, "Root filesystem directory, or PLATFORM=DIR (repeatable)")->required();
+  build_cmd
+      ->add_option("--rootfs", b->rootfs, "Root filesystem directory, or PLATFORM=DIR (repeatable)")
+      ->required();
   build_cmd->add_option("--entrypoint", b->entrypoint, "Entrypoint words")->expected(0, -1);
   build_cmd->add_option("--cmd", b->cmd, "Cmd words")->expected(0, -1);
   build_cmd->add_option("--env", b->env, "KEY=value (repeatable)");
@@ -131,7 +145,8 @@ void register_images_commands(CLI::App& app, Runner& runner) {
   build_cmd->add_option("--platform", b->platform, "Platform of a plain --rootfs (default: host)");
   build_cmd->add_option("-t,--tag", b->tags, "Image reference (repeatable)")->required();
   build_cmd->add_option("-o,--output", b->out, "Output OCI archive")->required();
-  build_cmd->add_option("--created", b->created, "Creation time, seconds (default SOURCE_DATE_EPOCH or 0)");
+  build_cmd->add_option("--created", b->created,
+                        "Creation time, seconds (default SOURCE_DATE_EPOCH or 0)");
   add_format_flag(build_cmd, runner);
   build_cmd->callback([b, &runner] { runner.run([b](Output& o) { return build(*b, o); }); });
 

@@ -1,5 +1,5 @@
-// `k3s-airgap images pull|push`: images from registries into one OCI archive, and from an
-// archive into a registry.
+// `k3s-airgap images pull|push`: images from registries into one OCI archive, and from an archive
+// into a registry.
 #include <fcntl.h>
 
 #include <map>
@@ -117,6 +117,7 @@ core::Result<images::Reference> target_for(const std::string& to, const images::
 }
 
 core::Result<void> push(const PushArgs& args, Output& output) {
+  K3A_TRY(target_for(args.to, images::Reference{.repository = "check"}));  // before any work
   images::RegistryClient client(K3A_TRY(load_registries(args.registries)));
   core::TempDir work = K3A_TRY(core::TempDir::create("k3s-airgap-push-"));
   images::BlobStore store = K3A_TRY(images::BlobStore::open(work.path()));
@@ -150,17 +151,21 @@ core::Result<void> push(const PushArgs& args, Output& output) {
 
 void register_images_pull_push(CLI::App* images_cmd, Runner& runner) {
   auto p = std::make_shared<PullArgs>();
-  auto* pull_cmd = images_cmd->add_subcommand("pull", "Pull images from registries into an archive");
+  auto* pull_cmd =
+      images_cmd->add_subcommand("pull", "Pull images from registries into an archive");
   pull_cmd->add_option("reference", p->refs, "Image references")->required();
-  pull_cmd->add_option("--platform", p->platforms,
-                       "Platform, repeatable or comma-separated (default: host)");
+  pull_cmd
+      ->add_option("--platform", p->platforms,
+                   "Platform, repeatable or comma-separated (default: host)")
+      ->allow_extra_args(false);
   pull_cmd->add_option("-o,--output", p->out, "Output OCI archive")->required();
   pull_cmd->add_option("--registries", p->registries, "registries.yaml (mirrors, auth, TLS)");
   add_format_flag(pull_cmd, runner);
   pull_cmd->callback([p, &runner] { runner.run([p](Output& o) { return pull(*p, o); }); });
 
   auto s = std::make_shared<PushArgs>();
-  auto* push_cmd = images_cmd->add_subcommand("push", "Push the images of an archive to a registry");
+  auto* push_cmd =
+      images_cmd->add_subcommand("push", "Push the images of an archive to a registry");
   push_cmd->add_option("archive", s->archive, "OCI archive")->required();
   push_cmd->add_option("--to", s->to, "Registry HOST[:PORT][/prefix]")->required();
   push_cmd->add_option("--registries", s->registries, "registries.yaml (auth, TLS)");

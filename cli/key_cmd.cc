@@ -26,12 +26,12 @@ core::Result<void> key_generate(const KeyGenerateArgs& args, Output& output) {
   core::PrivateKey key = K3A_TRY(core::PrivateKey::generate());
   K3A_CHECK(core::write_file_atomic(key_path, key.to_pem(), 0600));
   K3A_CHECK(core::write_file_atomic(pub_path, key.public_key().to_pem(), 0644));
-  output.result({{"private_key", key_path}, {"public_key", pub_path},
-                 {"key_id", key.public_key().key_id()}},
-                [&] {
-                  return fmt::format("wrote {} (keep it secret) and {}\nkey id {}\n", key_path,
-                                     pub_path, key.public_key().key_id());
-                });
+  output.result(
+      {{"private_key", key_path}, {"public_key", pub_path}, {"key_id", key.public_key().key_id()}},
+      [&] {
+        return fmt::format("wrote {} (keep it secret) and {}\nkey id {}\n", key_path, pub_path,
+                           key.public_key().key_id());
+      });
   return {};
 }
 }  // namespace
@@ -44,7 +44,8 @@ void register_key_commands(CLI::App& app, Runner& runner) {
   gen->add_option("--out", args->out_dir, "Directory for the key pair")->capture_default_str();
   gen->add_flag("--force", args->force, "Overwrite an existing key pair");
   add_output_flag(gen, runner);
-  gen->callback([args, &runner] { runner.run([args](Output& o) { return key_generate(*args, o); }); });
+  gen->callback(
+      [args, &runner] { runner.run([args](Output& o) { return key_generate(*args, o); }); });
 }
 
 }  // namespace cli

@@ -3,9 +3,9 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/version.h"
 #include "core/base/log.h"
 #include "core/serde/json.h"
-#include "cli/version.h"
 
 namespace cli {
 

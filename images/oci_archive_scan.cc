@@ -119,8 +119,9 @@ class Scanner {
 
   Result<void> read_blob(const TarEntry& entry, const std::string& digest) {
     K3A_CHECK(check_limits(entry, digest));
+    // A blob the store already holds is only hashed: the store re-hashes what it hands out.
     std::optional<BlobWriter> writer;
-    if (extract_to_) writer.emplace(K3A_TRY(extract_to_->writer()));
+    if (extract_to_ && !extract_to_->has(digest)) writer.emplace(K3A_TRY(extract_to_->writer()));
     ScannedBlob blob;
     if (entry.size <= limits_.memory_blob_size &&
         kept_bytes_ + entry.size <= limits_.memory_total_size) {

@@ -36,7 +36,7 @@ core::Result<Endpoint> normalize_endpoint(std::string_view text) {
   std::string full = has_scheme ? std::string(text) : "https://" + std::string(text);
   core::http::Url url = K3A_TRY(core::http::Url::parse(full));
   if (!has_scheme && is_loopback(url.host) && url.port != 443) {
-    url.scheme = "http";  // the port was explicit: 443 is the only one https would default to
+    url.scheme = "http";  // an explicit port other than 443
   }
   if (url.host == kDockerHub) url.host = std::string(kDockerHubHost);
   std::string path(url.path());
@@ -74,7 +74,8 @@ core::Result<std::string> string_field(const Json& obj, const char* key, const s
 core::Result<bool> bool_field(const Json& obj, const char* key, const std::string& where) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return false;
-  if (!it->is_boolean()) return core::failf(Errc::kInvalid, "{}.{}: must be true or false", where, key);
+  if (!it->is_boolean())
+    return core::failf(Errc::kInvalid, "{}.{}: must be true or false", where, key);
   return it->get<bool>();
 }
 
@@ -106,8 +107,8 @@ core::Result<RegistryMirror> parse_mirror(const Json& j, const std::string& wher
     try {
       std::regex check(pattern);
     } catch (const std::regex_error& e) {
-      return core::failf(Errc::kInvalid, "{}.rewrite: bad regex {}: {}", where, core::quote(pattern),
-                         e.what());
+      return core::failf(Errc::kInvalid, "{}.rewrite: bad regex {}: {}", where,
+                         core::quote(pattern), e.what());
     }
     mirror.rewrites.emplace_back(pattern, replacement.get<std::string>());
   }
@@ -133,11 +134,11 @@ core::Result<RegistryHostConfig> parse_host_config(const Json& j, const std::str
   }
   if (const Json* t = K3A_TRY(object_field(j, "tls", where))) {
     std::string at = where + ".tls";
-    config.tls = RegistryTls{.ca_file = K3A_TRY(string_field(*t, "ca_file", at)),
-                             .cert_file = K3A_TRY(string_field(*t, "cert_file", at)),
-                             .key_file = K3A_TRY(string_field(*t, "key_file", at)),
-                             .insecure_skip_verify =
-                                 K3A_TRY(bool_field(*t, "insecure_skip_verify", at))};
+    config.tls =
+        RegistryTls{.ca_file = K3A_TRY(string_field(*t, "ca_file", at)),
+                    .cert_file = K3A_TRY(string_field(*t, "cert_file", at)),
+                    .key_file = K3A_TRY(string_field(*t, "key_file", at)),
+                    .insecure_skip_verify = K3A_TRY(bool_field(*t, "insecure_skip_verify", at))};
   }
   return config;
 }
@@ -175,14 +176,21 @@ core::Result<RegistryConfig> RegistryConfig::load(const std::string& path) {
 
 Endpoint RegistryConfig::default_endpoint(const Reference& ref) const {
   Endpoint endpoint = normalize_endpoint(ref.registry).value_or(Endpoint{});
+  // What registries.yaml says about this host's scheme wins over the loopback default: its own
+  // mirror entry naming it with a scheme, else a tls section in its configs.
+  std::optional<std::string> scheme;
   if (auto it = mirrors.find(ref.registry); it != mirrors.end()) {
     for (const auto& text : it->second.endpoints) {
       auto mirror = normalize_endpoint(text);
-      if (mirror && mirror->host == endpoint.host && mirror->api.starts_with("http://")) {
-        endpoint.api = "http://" + endpoint.host + "/v2";
+      if (!mirror || mirror->host != endpoint.host || text.find("://") == std::string::npos) {
+        continue;
       }
+      scheme = mirror->api.substr(0, mirror->api.find("://"));
     }
   }
+  const RegistryHostConfig* host_config = config_for(endpoint.host);
+  if (!scheme && host_config && host_config->tls) scheme = "https";
+  if (scheme) endpoint.api = *scheme + "://" + endpoint.host + "/v2";
   endpoint.repository = ref.repository;
   endpoint.registry = ref.registry;
   endpoint.mirror = false;

@@ -1,19 +1,20 @@
-// RegistryConfig: k3s's registries.yaml (/etc/rancher/k3s/registries.yaml, the same structure
-// as JSON is accepted) and the endpoint list it gives for an image reference, with the semantics
-// k3s renders into containerd's hosts.toml:
+// RegistryConfig: k3s's registries.yaml (/etc/rancher/k3s/registries.yaml, the same structure as
+// JSON is accepted) and the endpoint list it gives for an image reference, with the semantics k3s
+// renders into containerd's hosts.toml:
 //  - `mirrors.<registry>.endpoint` are tried in order, then the registry's own (default) endpoint
 //    unless disable_default_endpoint; the `"*"` entry applies only to registries without one.
 //  - An endpoint without a scheme is https, except localhost/loopback on a port other than 443,
-//    which is http. A path of "", "/" or "/v2" means the API root "/v2"; any other path is the
-//    API root itself (containerd's override_path: "http://host:5000/v2/prefix" serves
+//    which is http. A path of "", "/" or "/v2" means the API root "/v2"; any other path is the API
+//    root itself (containerd's override_path: "http://host:5000/v2/prefix" serves
 //    "/v2/prefix/<name>/manifests/<ref>").
-//  - `mirrors.<registry>.rewrite` (regex → replacement, "$1" groups, first matching pattern in
-//    key order) changes the repository on mirror endpoints only, never on the default one.
-//  - The default endpoint of docker.io is https://registry-1.docker.io/v2; of any other
-//    registry https://<host>/v2 (http for loopback hosts on a port other than 443, or when a
-//    mirror endpoint of that registry names the same host with http://).
-//  - `configs.<host:port>` (auth, tls) belong to the host an endpoint points at; `"*"` applies
-//    to hosts without an entry.
+//  - `mirrors.<registry>.rewrite` (regex → replacement, "$1" groups, first matching pattern in key
+//    order) changes the repository on mirror endpoints only, never on the default one.
+//  - The default endpoint of docker.io is https://registry-1.docker.io/v2; of any other registry
+//    <scheme>://<host>/v2, where the scheme is the one a mirror endpoint of that registry gives the
+//    same host, else https when configs has a tls section for the host, else http for loopback
+//    hosts on a port other than 443, else https.
+//  - `configs.<host:port>` (auth, tls) belong to the host an endpoint points at; `"*"` applies to
+//    hosts without an entry.
 // Plain values; const methods are thread-safe.
 #pragma once
 
@@ -46,7 +47,7 @@ struct RegistryHostConfig {
 };
 
 struct RegistryMirror {
-  std::vector<std::string> endpoints;                     // as written
+  std::vector<std::string> endpoints;                         // as written
   std::vector<std::pair<std::string, std::string>> rewrites;  // pattern → replacement, key order
 };
 
@@ -62,19 +63,19 @@ struct Endpoint {
 };
 
 struct RegistryConfig {
-  std::map<std::string, RegistryMirror> mirrors;         // registry (or "*") → mirror
-  std::map<std::string, RegistryHostConfig> configs;     // "host[:port]" (or "*") → config
-  bool disable_default_endpoint = false;                 // k3s --disable-default-registry-endpoint
+  std::map<std::string, RegistryMirror> mirrors;      // registry (or "*") → mirror
+  std::map<std::string, RegistryHostConfig> configs;  // "host[:port]" (or "*") → config
+  bool disable_default_endpoint = false;              // k3s --disable-default-registry-endpoint
 
-  // Parses registries.yaml (YAML or JSON). Unknown keys are ignored as k3s ignores them.
-  // kInvalid naming the field for a wrong type, an invalid endpoint URL, an invalid rewrite
-  // regex, or undecodable base64 in auth.auth.
+  // Parses registries.yaml (YAML or JSON). Unknown keys are ignored as k3s ignores them. kInvalid
+  // naming the field for a wrong type, an invalid endpoint URL, an invalid rewrite regex, or
+  // undecodable base64 in auth.auth.
   static core::Result<RegistryConfig> parse_yaml(std::string_view text);
   // Reads and parses a file; kNotFound/kIo from reading, errors as parse_yaml prefixed with path.
   static core::Result<RegistryConfig> load(const std::string& path);
 
-  // The endpoints to try for a pull of ref, in order (see the header comment). May be empty
-  // when the default endpoint is disabled and no mirror applies.
+  // The endpoints to try for a pull of ref, in order (see the header comment). May be empty when
+  // the default endpoint is disabled and no mirror applies.
   std::vector<Endpoint> endpoints_for(const Reference& ref) const;
   // The registry's own endpoint (pushes go there, never to mirrors).
   Endpoint default_endpoint(const Reference& ref) const;
@@ -83,8 +84,8 @@ struct RegistryConfig {
   const RegistryHostConfig* config_for(std::string_view host) const;
 };
 
-// "user:pass" credentials of an auth entry (username/password, else decoded auth);
-// nullopt when neither is set.
+// "user:pass" credentials of an auth entry (username/password, else decoded auth); nullopt when
+// neither is set.
 std::optional<std::pair<std::string, std::string>> basic_credentials(const RegistryAuth& auth);
 
 }  // namespace images

@@ -16,7 +16,7 @@ std::vector<std::string> apis(const std::vector<Endpoint>& endpoints) {
 }
 
 TEST(RegistriesTest, ParsesMirrorsAndConfigs) {
-  ASSERT_OK_AND_ASSIGN(RegistryConfig config, RegistryConfig::parse_yaml(R"(
+  ASSERT_OK_AND_ASSIGN(RegistryConfig config, RegistryConfig::parse_yaml(R"Y(
 mirrors:
   docker.io:
     endpoint:
@@ -32,7 +32,7 @@ configs:
     tls: {ca_file: /etc/ca.pem, insecure_skip_verify: true}
   mirror.example.com:
     auth: {auth: "dXNlcjI6cGFzczI="}
-)"));
+)Y"));
   ASSERT_EQ(config.mirrors.size(), 2u);
   EXPECT_EQ(config.mirrors["docker.io"].endpoints.size(), 2u);
   ASSERT_EQ(config.mirrors["docker.io"].rewrites.size(), 1u);
@@ -51,12 +51,12 @@ configs:
 }
 
 TEST(RegistriesTest, DockerHubMirrorsThenDefaultWithRewrites) {
-  ASSERT_OK_AND_ASSIGN(RegistryConfig config, RegistryConfig::parse_yaml(R"(
+  ASSERT_OK_AND_ASSIGN(RegistryConfig config, RegistryConfig::parse_yaml(R"Y(
 mirrors:
   docker.io:
     endpoint: ["http://127.0.0.1:5000", "https://mirror.example.com/v2/hub", "127.0.0.1:5001"]
     rewrite: {"^rancher/(.*)": "mirrored/rancher/$1"}
-)"));
+)Y"));
   auto endpoints = config.endpoints_for(ref("rancher/klipper-lb:v1"));
   EXPECT_EQ(apis(endpoints),
             (std::vector<std::string>{
@@ -71,7 +71,8 @@ mirrors:
   EXPECT_EQ(endpoints[1].display(), "https://mirror.example.com/v2/hub");
   // Mirrors are told the original registry, as containerd does; the path prefix replaces /v2.
   EXPECT_EQ(repository_url(endpoints[1], "manifests/v1"),
-            "https://mirror.example.com/v2/hub/mirrored/rancher/klipper-lb/manifests/v1"
+            "https://mirror.example.com/v2/hub/mirrored/rancher/klipper-lb/"
+            "manifests/v1"
             "?ns=docker.io");
   EXPECT_EQ(repository_url(endpoints[3], "manifests/v1"),
             "https://registry-1.docker.io/v2/rancher/klipper-lb/manifests/v1");
@@ -80,11 +81,11 @@ mirrors:
 }
 
 TEST(RegistriesTest, WildcardAppliesOnlyWithoutSpecificEntry) {
-  ASSERT_OK_AND_ASSIGN(RegistryConfig config, RegistryConfig::parse_yaml(R"(
+  ASSERT_OK_AND_ASSIGN(RegistryConfig config, RegistryConfig::parse_yaml(R"Y(
 mirrors:
   "*": {endpoint: ["https://catchall.example.com"]}
   quay.io: {endpoint: ["https://quay-mirror.example.com:8443/"]}
-)"));
+)Y"));
   EXPECT_EQ(apis(config.endpoints_for(ref("ghcr.io/org/app:1"))),
             (std::vector<std::string>{"https://catchall.example.com/v2 org/app",
                                       "https://ghcr.io/v2 org/app"}));
@@ -111,14 +112,22 @@ TEST(RegistriesTest, DefaultEndpointSchemes) {
             "http://registry.local:5000/v2");
   // ... and it is not tried twice.
   EXPECT_EQ(plain.endpoints_for(ref("registry.local:5000/a:1")).size(), 1u);
+  // A tls section (or an https mirror entry of its own) makes a loopback registry https.
+  ASSERT_OK_AND_ASSIGN(RegistryConfig tls, RegistryConfig::parse_yaml(R"Y(
+configs: {"127.0.0.1:5000": {tls: {ca_file: /ca.pem}}}
+mirrors: {"127.0.0.1:5001": {endpoint: ["https://127.0.0.1:5001"]}}
+)Y"));
+  EXPECT_EQ(tls.default_endpoint(ref("127.0.0.1:5000/a:1")).api, "https://127.0.0.1:5000/v2");
+  EXPECT_EQ(apis(tls.endpoints_for(ref("127.0.0.1:5001/a:1"))),
+            (std::vector<std::string>{"https://127.0.0.1:5001/v2 a"}));
 }
 
 TEST(RegistriesTest, DockerHubConfigMatchesItsRegistryHost) {
-  ASSERT_OK_AND_ASSIGN(RegistryConfig config, RegistryConfig::parse_yaml(R"(
+  ASSERT_OK_AND_ASSIGN(RegistryConfig config, RegistryConfig::parse_yaml(R"Y(
 configs:
   docker.io: {auth: {username: hub, password: secret}}
   "*": {tls: {insecure_skip_verify: true}}
-)"));
+)Y"));
   ASSERT_NE(config.config_for("registry-1.docker.io"), nullptr);
   EXPECT_EQ(config.config_for("registry-1.docker.io")->auth->username, "hub");
   ASSERT_NE(config.config_for("elsewhere:5000"), nullptr);

@@ -1,6 +1,6 @@
 // Registry authentication as Docker Hub and distribution use it: WWW-Authenticate challenges,
-// bearer tokens from the challenge's realm (anonymous, with basic credentials, or an OAuth2
-// refresh token), and basic credentials from registries.yaml.
+// bearer tokens from the challenge's realm (anonymous, with basic credentials, or an OAuth2 refresh
+// token), and basic credentials from registries.yaml.
 #include <fmt/core.h>
 
 #include <nlohmann/json.hpp>
@@ -22,7 +22,8 @@ using core::http::Response;
 constexpr int64_t kDefaultTokenSeconds = 60;  // the token spec's default for expires_in
 
 bool is_tchar(char c) {
-  return c > 0x20 && c < 0x7f && std::string_view("()<>@,;:\\\"/[]?={} ").find(c) == std::string_view::npos;
+  return c > 0x20 && c < 0x7f &&
+         std::string_view("()<>@,;:\\\"/[]?={} ").find(c) == std::string_view::npos;
 }
 
 void skip_separators(std::string_view s, size_t& i) {
@@ -68,7 +69,7 @@ std::string with_query(std::string url, const std::vector<std::pair<std::string,
 
 // Reads {"token"|"access_token", "expires_in"} from a token server's answer.
 core::Result<RegistryClient::Impl::CachedAuth> parse_token(const Response& response,
-                                                          std::string_view realm) {
+                                                           std::string_view realm) {
   auto body = core::parse_json(response.body);
   std::string token;
   int64_t seconds = kDefaultTokenSeconds;
@@ -158,8 +159,8 @@ core::Result<RegistryClient::Impl::CachedAuth> RegistryClient::Impl::fetch_token
                        core::quote(realm));
   }
   // The realm host's own TLS settings, else the registry's (one CA for both is the usual case).
-  std::string host = config.config_for(realm_url.authority()) ? realm_url.authority()
-                                                               : endpoint.host;
+  std::string host =
+      config.config_for(realm_url.authority()) ? realm_url.authority() : endpoint.host;
   core::http::Client& client = client_for(host);
   Request request;
   if (auth && !auth->identity_token.empty()) {

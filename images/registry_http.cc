@@ -1,11 +1,10 @@
 // RegistryClient's HTTP layer: one core::http::Client per registry host (its TLS settings from
-// registries.yaml), requests authenticated from the cache or after a 401, and registry error
-// bodies turned into one-line Errors.
+// registries.yaml), requests authenticated from the cache or after a 401, and registry error bodies
+// turned into one-line Errors.
 #include <fmt/core.h>
 
 #include <nlohmann/json.hpp>
 
-#include "core/base/log.h"
 #include "core/base/strings.h"
 #include "core/http/url.h"
 #include "core/serde/json.h"
@@ -47,16 +46,26 @@ std::string error_text(const Response& response) {
     }
   }
   switch (response.status) {
-    case 400: return "bad request";
-    case 401: return "unauthorized";
-    case 403: return "forbidden";
-    case 404: return "not found";
-    case 405: return "method not allowed";
-    case 429: return "too many requests";
-    case 500: return "internal server error";
-    case 502: return "bad gateway";
-    case 503: return "service unavailable";
-    default: return fmt::format("HTTP status {}", response.status);
+    case 400:
+      return "bad request";
+    case 401:
+      return "unauthorized";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not found";
+    case 405:
+      return "method not allowed";
+    case 429:
+      return "too many requests";
+    case 500:
+      return "internal server error";
+    case 502:
+      return "bad gateway";
+    case 503:
+      return "service unavailable";
+    default:
+      return fmt::format("HTTP status {}", response.status);
   }
 }
 
@@ -106,8 +115,8 @@ core::http::Client& RegistryClient::Impl::client_for(std::string_view host) {
 
 namespace {
 
-// Runs op with the cached Authorization for (endpoint, scope); after a 401, answers the
-// challenge and runs op once more.
+// Runs op with the cached Authorization for (endpoint, scope); after a 401, answers the challenge
+// and runs op once more.
 template <typename Op>
 core::Result<Response> authorized(RegistryClient::Impl& impl, const Endpoint& endpoint,
                                   Access access, Request request, const Op& op) {
@@ -158,9 +167,8 @@ core::Result<Response> RegistryClient::Impl::download(
     const core::http::DownloadOptions& download_options) {
   auto& client = client_for(endpoint.host);
   // A non-2xx answer writes nothing into the sink, so the second attempt starts clean.
-  return authorized(*this, endpoint, access, std::move(request), [&](const Request& r) {
-    return client.download(r, sink, download_options);
-  });
+  return authorized(*this, endpoint, access, std::move(request),
+                    [&](const Request& r) { return client.download(r, sink, download_options); });
 }
 
 core::Result<Response> RegistryClient::Impl::upload(const Endpoint& endpoint, Access access,

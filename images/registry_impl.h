@@ -28,8 +28,8 @@ struct Challenge {
 };
 std::vector<Challenge> parse_challenges(std::string_view header);
 
-// The Error for a registry's non-2xx answer: "<message from the errors body> (<status>)" with
-// the status mapped to a code (404 kNotFound, 401 kUnauthorized, 403 kForbidden, 5xx and 429
+// The Error for a registry's non-2xx answer: "<message from the errors body> (<status>)" with the
+// status mapped to a code (404 kNotFound, 401 kUnauthorized, 403 kForbidden, 5xx and 429
 // kUnavailable, other 4xx kInvalid).
 core::Error registry_error(const core::http::Response& response);
 
@@ -45,10 +45,10 @@ struct RegistryClient::Impl {
   Impl(RegistryConfig config, RegistryClientOptions options)
       : config(std::move(config)), options(options) {}
 
-  // Requests to an endpoint's repository, authenticated as needed (see registry_client.h).
-  // Any answer but a 401 is returned as a Response. A 401 that the configured credentials cannot
-  // answer, or that persists with them, is kUnauthorized saying why; other errors are the
-  // client's or the token server's.
+  // Requests to an endpoint's repository, authenticated as needed (see registry_client.h). Any
+  // answer but a 401 is returned as a Response. A 401 that the configured credentials cannot
+  // answer, or that persists with them, is kUnauthorized saying why; other errors are the client's
+  // or the token server's.
   core::Result<core::http::Response> send(const Endpoint& endpoint, Access access,
                                           core::http::Request request);
   core::Result<core::http::Response> download(const Endpoint& endpoint, Access access,
@@ -58,8 +58,8 @@ struct RegistryClient::Impl {
                                             core::http::Request request, const SourceOpener& open,
                                             uint64_t size);
 
-  // The HTTP client for a host, with its registries.yaml TLS settings. kInvalid for TLS files
-  // that cannot be loaded (reported on first use by the client).
+  // The HTTP client for a host, with its registries.yaml TLS settings. kInvalid for TLS files that
+  // cannot be loaded (reported on first use by the client).
   core::http::Client& client_for(std::string_view host);
 
   // The Authorization value answering a 401's challenges (a cached or new token, or basic
@@ -102,8 +102,8 @@ struct RegistryClient::Impl {
 
 // "repository:<name>:pull" or "…:pull,push".
 std::string scope_for(const Endpoint& endpoint, Access access);
-// The URL for a path under the endpoint's repository ("manifests/<ref>", "blobs/<digest>"),
-// with ?ns=<registry> on mirrors as containerd sends it.
+// The URL for a path under the endpoint's repository ("manifests/<ref>", "blobs/<digest>"), with
+// ?ns=<registry> on mirrors as containerd sends it.
 std::string repository_url(const Endpoint& endpoint, std::string_view path);
 
 }  // namespace images

@@ -1,5 +1,5 @@
-// RegistryClient::resolve and ::pull: manifests fetched and hashed here, platforms chosen from
-// an index, blobs streamed into the store with size and digest checked before they appear.
+// RegistryClient::resolve and ::pull: manifests fetched and hashed here, platforms chosen from an
+// index, blobs streamed into the store with size and digest checked before they appear.
 #include <fmt/core.h>
 #include <fmt/format.h>
 
@@ -22,8 +22,8 @@ std::string accept_header() {
                      kDockerManifest);
 }
 
-// Refuses bytes beyond the expected size as they arrive, so a hostile server cannot fill the
-// disk before the final size check.
+// Refuses bytes beyond the expected size as they arrive, so a hostile server cannot fill the disk
+// before the final size check.
 class BoundedSink : public core::ByteSink {
  public:
   BoundedSink(core::ByteSink& out, uint64_t limit, std::string_view digest)
@@ -66,12 +66,12 @@ core::Result<std::vector<Descriptor>> select_platforms(const Index& index,
     if (wanted.empty()) add(d);
   }
   for (const Platform& w : wanted) {
-    auto it = std::find_if(index.manifests.begin(), index.manifests.end(), [&](const auto& d) {
-      return d.platform && d.platform->matches(w);
-    });
+    auto it = std::find_if(index.manifests.begin(), index.manifests.end(),
+                           [&](const auto& d) { return d.platform && d.platform->matches(w); });
     if (it == index.manifests.end()) {
       return core::failf(Errc::kNotFound, "no manifest for platform {} in index {} (it has {})",
-                         w.str(), index_digest, listed.empty() ? "none" : fmt::format("{}", fmt::join(listed, ", ")));
+                         w.str(), index_digest,
+                         listed.empty() ? "none" : fmt::format("{}", fmt::join(listed, ", ")));
     }
     add(*it);
   }
@@ -92,13 +92,38 @@ core::Result<void> check_single_platform(const Platform& has, const std::vector<
   return {};
 }
 
+// The digest we computed against the one asked for and the one the registry announced.
+core::Result<void> check_manifest_digest(const std::string& reference, const std::string& digest,
+                                         const std::optional<std::string>& expected,
+                                         const std::optional<std::string>& announced_header) {
+  if (expected && *expected != digest) {
+    if (reference == *expected) {
+      return core::failf(Errc::kIntegrity, "manifest {}: the content has digest {}", reference,
+                         digest);
+    }
+    return core::failf(Errc::kIntegrity, "manifest {}: expected digest {}, the content has {}",
+                       reference, *expected, digest);
+  }
+  // Only sha256 is comparable; any other announced algorithm is ignored (we hashed ourselves).
+  const std::string header = announced_header.value_or("");
+  std::string_view announced = core::trim(header);
+  if (announced.starts_with("sha256:") && announced != digest) {
+    return core::failf(Errc::kIntegrity,
+                       "manifest {}: Docker-Content-Digest says {}, the content has {}", reference,
+                       core::quote(announced), digest);
+  }
+  return {};
+}
+
 // Runs op on each endpoint in turn until one succeeds; returns the last error otherwise.
 template <typename T, typename Op>
 core::Result<T> on_endpoints(const std::vector<Endpoint>& endpoints, const std::string& what,
                              const Op& op) {
   if (endpoints.empty()) {
-    return core::failf(Errc::kNotFound, "{}: no endpoint (the default endpoint is disabled and no "
-                       "mirror applies)", what);
+    return core::failf(Errc::kNotFound,
+                       "{}: no endpoint (the default endpoint is disabled and no "
+                       "mirror applies)",
+                       what);
   }
   std::optional<core::Error> last;
   for (const Endpoint& endpoint : endpoints) {
@@ -120,6 +145,8 @@ core::Result<RegistryClient::Impl::Fetched> RegistryClient::Impl::fetch_manifest
   request.headers.emplace_back("Accept", accept_header());
   Response response = K3A_TRY(send(endpoint, Access::kPull, std::move(request)));
   if (response.status / 100 != 2) {
+    // A tag is named by the operation already; a digest may be one of an index's entries.
+    if (!is_valid_digest(reference)) return std::unexpected(registry_error(response));
     return std::unexpected(registry_error(response).context("manifest " + reference));
   }
   if (response.body.size() > kMaxJsonSize) {
@@ -127,17 +154,8 @@ core::Result<RegistryClient::Impl::Fetched> RegistryClient::Impl::fetch_manifest
                        kMaxJsonSize);
   }
   std::string digest = sha256_digest(core::Sha256::hex_of(response.body));
-  if (expected_digest && *expected_digest != digest) {
-    return core::failf(Errc::kIntegrity, "manifest {}: expected digest {}, the content has {}",
-                       reference, *expected_digest, digest);
-  }
-  auto announced = response.header("Docker-Content-Digest");
-  if (announced && core::trim(*announced).starts_with("sha256:") &&
-      core::trim(*announced) != digest) {
-    return core::failf(Errc::kIntegrity,
-                       "manifest {}: Docker-Content-Digest says {}, the content has {}", reference,
-                       core::quote(core::trim(*announced)), digest);
-  }
+  K3A_CHECK(check_manifest_digest(reference, digest, expected_digest,
+                                  response.header("Docker-Content-Digest")));
   auto media_type = detect_media_type(response.body);
   if (!media_type) {
     return std::unexpected(std::move(media_type).error().context("manifest " + reference));
@@ -152,8 +170,8 @@ core::Result<RegistryClient::Impl::Fetched> RegistryClient::Impl::fetch_manifest
   return Fetched{std::move(descriptor), std::move(response.body)};
 }
 
-core::Result<void> RegistryClient::Impl::fetch_blob(const Endpoint& endpoint, const Descriptor& blob,
-                                                    BlobStore& store,
+core::Result<void> RegistryClient::Impl::fetch_blob(const Endpoint& endpoint,
+                                                    const Descriptor& blob, BlobStore& store,
                                                     const std::function<void(uint64_t)>& on_bytes) {
   K3A_CHECK(check_digest(blob.digest, "blob"));
   const auto size = static_cast<uint64_t>(blob.size);
@@ -215,7 +233,8 @@ core::Result<std::vector<ArchiveImage>> RegistryClient::Impl::pull_from(
     return std::vector<ArchiveImage>{{ref, manifest, std::nullopt}};
   }
   auto index = parse_index(top.bytes);
-  if (!index) return std::unexpected(std::move(index).error().context("index " + top.descriptor.digest));
+  if (!index)
+    return std::unexpected(std::move(index).error().context("index " + top.descriptor.digest));
   std::vector<Descriptor> chosen =
       K3A_TRY(select_platforms(*index, options.platforms, top.descriptor.digest));
   std::vector<ArchiveImage> out;
@@ -241,13 +260,12 @@ core::Result<Descriptor> RegistryClient::resolve(const Reference& given) {
   Reference ref = given.with_default_tag();
   std::optional<std::string> expected;
   if (!ref.digest.empty()) expected = ref.digest;
-  return on_endpoints<Descriptor>(
-      impl_->config.endpoints_for(ref), "resolve " + ref.str(),
-      [&](const Endpoint& endpoint) -> core::Result<Descriptor> {
-        Impl::Fetched top =
-            K3A_TRY(impl_->fetch_manifest(endpoint, expected ? *expected : ref.tag, expected));
-        return top.descriptor;
-      });
+  return on_endpoints<Descriptor>(impl_->config.endpoints_for(ref), "resolve " + ref.str(),
+                                  [&](const Endpoint& endpoint) -> core::Result<Descriptor> {
+                                    Impl::Fetched top = K3A_TRY(impl_->fetch_manifest(
+                                        endpoint, expected ? *expected : ref.tag, expected));
+                                    return top.descriptor;
+                                  });
 }
 
 core::Result<std::vector<ArchiveImage>> RegistryClient::pull(const Reference& given,

@@ -16,8 +16,8 @@ using core::Errc;
 using core::http::Request;
 using core::http::Response;
 
-// The upload URL from a Location header, resolved against the request URL (it may be relative
-// and may carry its own query, such as distribution's _state), with the digest added.
+// The upload URL from a Location header, resolved against the request URL (it may be relative and
+// may carry its own query, such as distribution's _state), with the digest added.
 core::Result<std::string> upload_url(const Response& response, const std::string& request_url,
                                      std::string_view digest) {
   auto location = response.header("Location");
@@ -35,13 +35,14 @@ core::Result<std::string> upload_url(const Response& response, const std::string
 core::Result<std::vector<Descriptor>> blobs_of(const Descriptor& manifest, BlobStore& store) {
   std::string bytes = K3A_TRY(store.read(manifest.digest, kMaxJsonSize));
   auto parsed = parse_manifest(bytes);
-  if (!parsed) return std::unexpected(std::move(parsed).error().context("manifest " + manifest.digest));
+  if (!parsed)
+    return std::unexpected(std::move(parsed).error().context("manifest " + manifest.digest));
   std::vector<Descriptor> blobs{parsed->config};
   blobs.insert(blobs.end(), parsed->layers.begin(), parsed->layers.end());
   for (const Descriptor& blob : blobs) {
     if (!store.has(blob.digest)) {
-      return core::failf(Errc::kNotFound, "blob {} of manifest {} is not in the store",
-                         blob.digest, manifest.digest);
+      return core::failf(Errc::kNotFound, "blob {} of manifest {} is not in the store", blob.digest,
+                         manifest.digest);
     }
   }
   return blobs;
@@ -55,7 +56,8 @@ core::Result<void> RegistryClient::Impl::push_blob(const Endpoint& endpoint, con
   Response head =
       K3A_TRY(send(endpoint, Access::kPullPush, Request{.method = "HEAD", .url = blob_url}));
   if (head.status == 200) return {};
-  if (head.status != 404) return std::unexpected(registry_error(head).context("blob " + blob.digest));
+  if (head.status != 404)
+    return std::unexpected(registry_error(head).context("blob " + blob.digest));
 
   const std::string start_url = repository_url(endpoint, "blobs/uploads/");
   Request start{.method = "POST", .url = start_url};
@@ -135,11 +137,11 @@ core::Result<void> RegistryClient::push(const Reference& target,
         K3A_CHECK(impl_->push_manifest(endpoint, manifest.digest, manifest, store));
       }
     }
-    return impl_->push_manifest(endpoint, target.tag.empty() ? top.digest : target.tag, top,
-                                store);
+    return impl_->push_manifest(endpoint, target.tag.empty() ? top.digest : target.tag, top, store);
   };
   auto sent = send_all();
-  if (!sent) return std::unexpected(std::move(sent).error().context(endpoint.display()).context(what));
+  if (!sent)
+    return std::unexpected(std::move(sent).error().context(endpoint.display()).context(what));
   return {};
 }
 

@@ -30,8 +30,7 @@ std::map<std::string, std::string> parse_form(std::string_view text) {
     if (eq == std::string_view::npos) continue;
     std::string value(pair.substr(eq + 1));
     std::replace(value.begin(), value.end(), '+', ' ');
-    out.emplace(std::string(pair.substr(0, eq)),
-                core::http::url_decode(value).value_or(""));
+    out.emplace(std::string(pair.substr(0, eq)), core::http::url_decode(value).value_or(""));
   }
   return out;
 }
@@ -76,22 +75,23 @@ core::Result<CertFiles> make_cert(const std::string& dir, const std::string& nam
   CertFiles files{dir + "/" + name + ".crt", dir + "/" + name + ".key"};
   auto out = core::run_command({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                                 "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", files.key,
-                                "-out", files.cert, "-days", "2", "-subj", "/CN=" + name,
-                                "-addext", "subjectAltName=IP:127.0.0.1"});
+                                "-out", files.cert, "-days", "2", "-subj", "/CN=" + name, "-addext",
+                                "subjectAltName=IP:127.0.0.1"});
   if (!out) return std::unexpected(std::move(out).error());
   if (out->exit_code != 0) return core::failf(Errc::kInternal, "openssl req: {}", out->out);
   return files;
 }
 
 core::Result<std::unique_ptr<LocalRegistry>> LocalRegistry::start(const std::string& dir,
-                                                                 const RegistryOptions& options) {
+                                                                  const RegistryOptions& options) {
   std::unique_ptr<LocalRegistry> r(new LocalRegistry());
   r->port_ = testing_support::free_port();
   r->dir_ = dir;
   r->log_ = dir + "/registry.log";
   r->tls_ = options.tls.has_value();
   std::string config = fmt::format(
-      "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}/storage\n"
+      "version: 0.1\nlog:\n  level: info\nstorage:\n  "
+      "filesystem:\n    rootdirectory: {}/storage\n"
       "http:\n  addr: 127.0.0.1:{}\n",
       dir, r->port_);
   if (options.tls) {
@@ -139,8 +139,8 @@ core::Result<void> LocalRegistry::wait_ready() {
 }
 
 core::Result<std::unique_ptr<TokenServer>> TokenServer::start(const CertFiles& signing,
-                                                             std::string service,
-                                                             std::string issuer) {
+                                                              std::string service,
+                                                              std::string issuer) {
   std::unique_ptr<TokenServer> t(new TokenServer());
   t->service_ = std::move(service);
   t->issuer_ = std::move(issuer);
@@ -162,8 +162,7 @@ void TokenServer::handle(const core::http::ServerRequest& request,
     if (params["grant_type"] == "refresh_token" && params["refresh_token"] == "refresh-me") {
       subject = "robot";
     }
-  } else if (request.header("Authorization") ==
-             "Basic " + core::base64_encode("user:pass")) {
+  } else if (request.header("Authorization") == "Basic " + core::base64_encode("user:pass")) {
     subject = "user";
   }
   if (subject.empty() || params["service"] != service_) {
@@ -192,14 +191,19 @@ core::Result<std::string> TokenServer::jwt(const std::string& subject,
   if (parts.size() == 3 && parts[0] == "repository") {
     nlohmann::json actions = nlohmann::json::array();
     for (std::string_view a : core::split(parts[2], ',')) actions.push_back(std::string(a));
-    access.push_back({{"type", "repository"}, {"name", std::string(parts[1])}, {"actions", actions}});
+    access.push_back(
+        {{"type", "repository"}, {"name", std::string(parts[1])}, {"actions", actions}});
   }
   int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
   nlohmann::json header{{"alg", "ES256"}, {"typ", "JWT"}, {"x5c", {cert_der_b64_}}};
-  nlohmann::json claims{{"iss", issuer_},   {"sub", subject},   {"aud", service_},
-                        {"exp", now + 300}, {"nbf", now - 10},  {"iat", now},
+  nlohmann::json claims{{"iss", issuer_},
+                        {"sub", subject},
+                        {"aud", service_},
+                        {"exp", now + 300},
+                        {"nbf", now - 10},
+                        {"iat", now},
                         {"jti", std::to_string(now) + "-" + std::to_string(issued_)},
                         {"access", access}};
   std::string input = base64url(header.dump()) + "." + base64url(claims.dump());

@@ -1,7 +1,7 @@
 // Peers for the registry client's tests: a real `docker-registry` (distribution 2.8) started on
-// 127.0.0.1 with a free port and its own storage (optionally with htpasswd or token auth and
-// TLS), a token server issuing ES256 JWTs as distribution's token auth expects them, and key
-// material made with the openssl command. Test-only; not thread-safe except where noted.
+// 127.0.0.1 with a free port and its own storage (optionally with htpasswd or token auth and TLS),
+// a token server issuing ES256 JWTs as distribution's token auth expects them, and key material
+// made with the openssl command. Test-only; not thread-safe except where noted.
 #pragma once
 
 #include <atomic>
@@ -37,7 +37,7 @@ class LocalRegistry {
  public:
   // Writes a config, starts `docker-registry serve` and polls /v2/ until it answers (bounded).
   static core::Result<std::unique_ptr<LocalRegistry>> start(const std::string& dir,
-                                                           const RegistryOptions& options = {});
+                                                            const RegistryOptions& options = {});
   ~LocalRegistry();
 
   int port() const { return port_; }
@@ -55,12 +55,12 @@ class LocalRegistry {
   std::optional<core::Process> process_;
 };
 
-// Issues tokens for user/password (basic credentials) or for the refresh token "refresh-me";
-// counts the token requests it answered (safe to read from the test thread).
+// Issues tokens for user/password (basic credentials) or for the refresh token "refresh-me"; counts
+// the token requests it answered (safe to read from the test thread).
 class TokenServer {
  public:
   static core::Result<std::unique_ptr<TokenServer>> start(const CertFiles& signing,
-                                                         std::string service, std::string issuer);
+                                                          std::string service, std::string issuer);
   std::string realm() const { return server_->url() + "/token"; }
   int issued() const { return issued_; }
   int refused() const { return refused_; }
@@ -76,9 +76,8 @@ class TokenServer {
 };
 
 // One busybox image per platform, built into store; the manifests' descriptors in order.
-core::Result<std::vector<Descriptor>> build_busybox_images(const std::string& dir,
-                                                           BlobStore& store,
-                                                           const std::vector<std::string>& platforms);
+core::Result<std::vector<Descriptor>> build_busybox_images(
+    const std::string& dir, BlobStore& store, const std::vector<std::string>& platforms);
 
 // base64url without padding, as JWTs use it.
 std::string base64url(std::string_view bytes);

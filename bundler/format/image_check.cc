@@ -36,13 +36,15 @@ core::Result<size_t> check_image_archive(core::ByteSource& in, const BundleManif
   Pinned pinned = pinned_for(manifest, file.arch);
   for (const auto& [ref, digest] : pinned) {
     if (!found.count({ref, digest})) {
-      return core::failf(core::Errc::kIntegrity, "{}: image {} ({}) pinned by bundle.json is missing",
+      return core::failf(core::Errc::kIntegrity,
+                         "{}: image {} ({}) pinned by bundle.json is missing",
                          core::quote(file.path), ref, digest);
     }
   }
   for (const auto& [ref, digest] : found) {
     if (!pinned.count({ref, digest})) {
-      return core::failf(core::Errc::kIntegrity, "{}: holds image {} ({}) that bundle.json does not pin",
+      return core::failf(core::Errc::kIntegrity,
+                         "{}: holds image {} ({}) that bundle.json does not pin",
                          core::quote(file.path), ref, digest);
     }
   }

@@ -1,15 +1,14 @@
 #include "bundler/format/manifest.h"
 
 #include <algorithm>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/archive/tar.h"
 #include "core/base/strings.h"
+#include "core/base/time.h"
 #include "core/crypto/sha256.h"
 #include "core/serde/json.h"
-#include "core/base/time.h"
 
 namespace bundler {
 namespace {
@@ -18,9 +17,9 @@ using core::Errc;
 using core::Json;
 
 constexpr std::pair<FileRole, std::string_view> kRoles[] = {
-    {FileRole::kArtifact, "artifact"}, {FileRole::kImages, "images"},
+    {FileRole::kArtifact, "artifact"},    {FileRole::kImages, "images"},
     {FileRole::kImageList, "image-list"}, {FileRole::kManifest, "manifest"},
-    {FileRole::kChecksums, "checksums"}, {FileRole::kInstaller, "installer"},
+    {FileRole::kChecksums, "checksums"},  {FileRole::kInstaller, "installer"},
 };
 
 core::Result<std::string> get_string(const Json& obj, const char* key, bool required = true) {
@@ -43,7 +42,8 @@ core::Result<uint64_t> get_u64(const Json& obj, const char* key) {
 }
 
 core::Result<uint32_t> parse_mode(std::string_view s) {
-  if (s.size() != 4 || s[0] != '0') return core::failf(Errc::kInvalid, "bad mode {}", core::quote(s));
+  if (s.size() != 4 || s[0] != '0')
+    return core::failf(Errc::kInvalid, "bad mode {}", core::quote(s));
   uint32_t mode = 0;
   for (char c : s.substr(1)) {
     if (c < '0' || c > '7') return core::failf(Errc::kInvalid, "bad mode {}", core::quote(s));
@@ -74,7 +74,8 @@ core::Result<FileRecord> parse_file(const Json& j) {
 }
 
 core::Result<ImageRecord> parse_image(const Json& j) {
-  if (!j.is_object()) return core::fail(Errc::kInvalid, "bundle.json: image entry is not an object");
+  if (!j.is_object())
+    return core::fail(Errc::kInvalid, "bundle.json: image entry is not an object");
   ImageRecord img;
   img.reference = K3A_TRY(get_string(j, "reference"));
   img.digest = K3A_TRY(get_string(j, "digest"));
@@ -83,7 +84,8 @@ core::Result<ImageRecord> parse_image(const Json& j) {
     return core::failf(Errc::kInvalid, "bundle.json: image {} has no platforms", img.reference);
   }
   for (const auto& [platform, digest] : p->items()) {
-    if (!digest.is_string()) return core::fail(Errc::kInvalid, "bundle.json: platform digest is not a string");
+    if (!digest.is_string())
+      return core::fail(Errc::kInvalid, "bundle.json: platform digest is not a string");
     img.platforms[platform] = digest.get<std::string>();
   }
   for (const std::string* d : {&img.digest}) {
@@ -103,7 +105,8 @@ core::Result<ImageRecord> parse_image(const Json& j) {
 
 core::Result<void> parse_lists(const Json& j, BundleManifest& m) {
   auto files = j.find("files");
-  if (files == j.end() || !files->is_array()) return core::fail(Errc::kInvalid, "bundle.json: files is missing");
+  if (files == j.end() || !files->is_array())
+    return core::fail(Errc::kInvalid, "bundle.json: files is missing");
   std::set<std::string> seen;
   for (const Json& f : *files) {
     FileRecord rec = K3A_TRY(parse_file(f));
@@ -119,9 +122,11 @@ core::Result<void> parse_lists(const Json& j, BundleManifest& m) {
     for (const Json& i : *images) m.images.push_back(K3A_TRY(parse_image(i)));
   }
   auto arch = j.find("arch");
-  if (arch == j.end() || !arch->is_array()) return core::fail(Errc::kInvalid, "bundle.json: arch is missing");
+  if (arch == j.end() || !arch->is_array())
+    return core::fail(Errc::kInvalid, "bundle.json: arch is missing");
   for (const Json& a : *arch) {
-    if (!a.is_string()) return core::fail(Errc::kInvalid, "bundle.json: arch entry is not a string");
+    if (!a.is_string())
+      return core::fail(Errc::kInvalid, "bundle.json: arch entry is not a string");
     m.arch.push_back(a.get<std::string>());
   }
   return {};
@@ -174,7 +179,8 @@ core::Result<BundleManifest> parse_manifest(std::string_view json) {
     K3A_CHECK(core::parse_rfc3339(*m.expires));
   }
   auto k3s = j.find("k3s");
-  if (k3s != j.end() && k3s->is_object()) m.k3s_version = K3A_TRY(get_string(*k3s, "version", false));
+  if (k3s != j.end() && k3s->is_object())
+    m.k3s_version = K3A_TRY(get_string(*k3s, "version", false));
   K3A_CHECK(parse_lists(j, m));
   std::sort(m.files.begin(), m.files.end(),
             [](const FileRecord& a, const FileRecord& b) { return a.path < b.path; });
@@ -196,7 +202,10 @@ std::string serialize_manifest(const BundleManifest& m) {
             [](const FileRecord& a, const FileRecord& b) { return a.path < b.path; });
   Json jf = Json::array();
   for (const auto& f : files) {
-    Json e{{"path", f.path}, {"size", f.size}, {"sha256", f.sha256}, {"mode", mode_string(f.mode)},
+    Json e{{"path", f.path},
+           {"size", f.size},
+           {"sha256", f.sha256},
+           {"mode", mode_string(f.mode)},
            {"role", role_name(f.role)}};
     if (!f.name.empty()) e["name"] = f.name;
     if (!f.arch.empty()) e["arch"] = f.arch;
@@ -208,7 +217,8 @@ std::string serialize_manifest(const BundleManifest& m) {
             [](const ImageRecord& a, const ImageRecord& b) { return a.reference < b.reference; });
   Json ji = Json::array();
   for (const auto& i : images) {
-    ji.push_back(Json{{"reference", i.reference}, {"digest", i.digest}, {"platforms", i.platforms}});
+    ji.push_back(
+        Json{{"reference", i.reference}, {"digest", i.digest}, {"platforms", i.platforms}});
   }
   j["images"] = std::move(ji);
   return core::dump_json_pretty(j);

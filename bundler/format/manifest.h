@@ -27,13 +27,13 @@ std::string_view role_name(FileRole role);
 core::Result<FileRole> parse_role(std::string_view name);
 
 struct FileRecord {
-  std::string path;    // relative path inside the bundle
+  std::string path;  // relative path inside the bundle
   uint64_t size = 0;
   std::string sha256;  // lowercase hex
   uint32_t mode = 0644;
   FileRole role = FileRole::kArtifact;
-  std::string name;    // artifact name from the spec (e.g. "k3s"), empty for generated files
-  std::string arch;    // for per-architecture files (image archives, checksums)
+  std::string name;  // artifact name from the spec (e.g. "k3s"), empty for generated files
+  std::string arch;  // for per-architecture files (image archives, checksums)
 };
 
 struct ImageRecord {
@@ -47,11 +47,11 @@ struct BundleManifest {
   int schema_version = kSchemaVersion;
   std::string name;
   uint64_t sequence = 0;
-  std::string created;                // RFC 3339, UTC
+  std::string created;                 // RFC 3339, UTC
   std::optional<std::string> expires;  // RFC 3339, UTC
   std::string k3s_version;
   std::vector<std::string> arch;
-  std::vector<FileRecord> files;   // sorted by path
+  std::vector<FileRecord> files;    // sorted by path
   std::vector<ImageRecord> images;  // sorted by reference
 
   const FileRecord* find_file(std::string_view path) const;

@@ -8,7 +8,8 @@ namespace bundler {
 TEST(BundleManifest, RoundTripIsCanonical) {
   BundleManifest m = testing::manifest_for({{"bin/b", "2"}, {"bin/a", "1"}});
   m.expires = "2027-12-31T00:00:00Z";
-  m.images.push_back({"docker.io/rancher/mirrored-pause:3.6", "sha256:" + std::string(64, 'a'),
+  m.images.push_back({"docker.io/rancher/mirrored-pause:3.6",
+                      "sha256:" + std::string(64, 'a'),
                       {{"linux/amd64", "sha256:" + std::string(64, 'b')}}});
   std::string json = serialize_manifest(m);
   ASSERT_OK_AND_ASSIGN(BundleManifest back, parse_manifest(json));

@@ -2,9 +2,8 @@
 
 #include <algorithm>
 #include <map>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/base/strings.h"
 #include "core/crypto/base64.h"
@@ -66,7 +65,8 @@ core::Result<std::vector<std::string>> check_signatures(std::string_view payload
   }
   if (static_cast<int>(valid.size()) < threshold) {
     std::string signers;
-    for (const auto& s : signatures) signers += (signers.empty() ? "" : ", ") + s.key_id.substr(0, 16);
+    for (const auto& s : signatures)
+      signers += (signers.empty() ? "" : ", ") + s.key_id.substr(0, 16);
     return core::failf(Errc::kUnauthorized,
                        "bundle.json: {} of {} required trusted signatures (signed by: {})",
                        valid.size(), threshold, signers.empty() ? "nobody" : signers);
@@ -92,7 +92,8 @@ core::Result<std::string> check_detached_signature(std::string_view file_content
   return core::fail(Errc::kUnauthorized, "detached signature does not match any trusted key");
 }
 
-core::Result<std::vector<core::PublicKey>> load_trusted_keys(const std::vector<std::string>& paths) {
+core::Result<std::vector<core::PublicKey>> load_trusted_keys(
+    const std::vector<std::string>& paths) {
   std::vector<core::PublicKey> keys;
   for (const auto& path : paths) {
     std::string pem = K3A_TRY(core::read_file(path, 64 << 10));

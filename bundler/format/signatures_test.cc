@@ -8,8 +8,9 @@ namespace bundler {
 TEST(Signatures, SerializeKeepsOnePerKey) {
   core::PrivateKey a = *core::PrivateKey::generate();
   std::string s1 = *a.sign("x"), s2 = *a.sign("x");
-  ASSERT_OK_AND_ASSIGN(auto parsed, parse_signatures(serialize_signatures(
-                                        {{a.public_key().key_id(), s1}, {a.public_key().key_id(), s2}})));
+  ASSERT_OK_AND_ASSIGN(auto parsed,
+                       parse_signatures(serialize_signatures(
+                           {{a.public_key().key_id(), s1}, {a.public_key().key_id(), s2}})));
   ASSERT_EQ(parsed.size(), 1u);
   EXPECT_EQ(parsed[0].der, s2);
 }

@@ -201,8 +201,8 @@ core::Result<VerifyReport> verify_bundle(core::ByteSource& compressed, const Ver
   std::string sig_json = K3A_TRY(read_small_entry(*reader, kSignaturesPath, kMaxSignaturesSize));
   if (!options.skip_signatures) {
     auto sigs = K3A_TRY(parse_signatures(sig_json));
-    report.signed_by = K3A_TRY(
-        check_signatures(report.manifest_bytes, sigs, options.trusted, options.threshold));
+    report.signed_by =
+        K3A_TRY(check_signatures(report.manifest_bytes, sigs, options.trusted, options.threshold));
   }
   report.manifest = K3A_TRY(parse_manifest(report.manifest_bytes));
   K3A_CHECK(check_manifest_header(report.manifest, options, report));

@@ -28,7 +28,7 @@ struct VerifyOptions {
   int threshold = 1;
   bool skip_signatures = false;  // --insecure-skip-verify: integrity still checked
   bool allow_expired = false;
-  int64_t now = 0;               // seconds since the epoch, for `expires`
+  int64_t now = 0;  // seconds since the epoch, for `expires`
 };
 
 class EntryConsumer {

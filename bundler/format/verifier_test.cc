@@ -22,10 +22,11 @@ class VerifierTest : public ::testing::Test {
   }
   // A bundle with valid bundle.json + signature and the given entries after them.
   std::string raw(const std::vector<RawEntry>& entries,
-                   std::map<std::string, std::string> listed = {}) {
+                  std::map<std::string, std::string> listed = {}) {
     if (listed.empty()) listed = files_;
     std::string mj = serialize_manifest(testing::manifest_for(listed));
-    return testing::write_raw_bundle(dir_, "raw.tar.zst", mj, testing::sign_json(key_, mj), entries);
+    return testing::write_raw_bundle(dir_, "raw.tar.zst", mj, testing::sign_json(key_, mj),
+                                     entries);
   }
   std::vector<RawEntry> good_entries() {
     std::vector<RawEntry> out;
@@ -141,7 +142,9 @@ TEST_F(VerifierTest, EntryPolicy) {
   abs.push_back({{.path = "/etc/evil", .mode = 0644}, "x"});
   cases.push_back({"absolute", abs, "unsafe entry"});
   auto link = entries;
-  link.insert(link.begin(), {{.path = "bin/link", .type = core::TarType::kSymlink, .link_target = "/etc/shadow"}, ""});
+  link.insert(
+      link.begin(),
+      {{.path = "bin/link", .type = core::TarType::kSymlink, .link_target = "/etc/shadow"}, ""});
   cases.push_back({"symlink", link, "only regular files"});
   auto dir = entries;
   dir.insert(dir.begin(), {{.path = "bin", .type = core::TarType::kDirectory, .mode = 0755}, ""});
@@ -165,7 +168,8 @@ TEST_F(VerifierTest, EntryPolicy) {
 TEST_F(VerifierTest, HeaderMustComeFirst) {
   std::string mj = serialize_manifest(testing::manifest_for(files_));
   std::string p = testing::write_raw_bundle(dir_, "h.tar.zst", "", "", good_entries());
-  EXPECT_NE(expect_error(p, trusting(key_)).message().find("must be bundle.json"), std::string::npos);
+  EXPECT_NE(expect_error(p, trusting(key_)).message().find("must be bundle.json"),
+            std::string::npos);
 }
 
 TEST_F(VerifierTest, TrailingBytesAfterTheBundleAreRejected) {
@@ -191,14 +195,16 @@ TEST_F(VerifierTest, SpecialFilesFromGnuTarAreRejected) {
   for (const Case& c : std::vector<Case>{{"hardlink", "ln bin/k3s bin/hl"},
                                          {"fifo", "mkfifo bin/fifo"},
                                          {"device", "mknod bin/mem c 1 1"}}) {
-    std::string script = "cd " + root + " && rm -f bin/hl bin/fifo bin/mem && " + c.setup +
-                         " && tar --format=pax -cf - bundle.json bundle.json.sig bin/k3s bin/runc "
-                         "$(ls bin | grep -v -e '^k3s$' -e '^runc$' | sed 's|^|bin/|') | zstd -q > " +
-                         dir_.sub(c.name + ".tar.zst");
+    std::string script =
+        "cd " + root + " && rm -f bin/hl bin/fifo bin/mem && " + c.setup +
+        " && tar --format=pax -cf - bundle.json bundle.json.sig bin/k3s bin/runc "
+        "$(ls bin | grep -v -e '^k3s$' -e '^runc$' | sed 's|^|bin/|') | zstd -q > " +
+        dir_.sub(c.name + ".tar.zst");
     auto out = testing_support::run({"sh", "-c", script});
     ASSERT_EQ(out.exit_code, 0) << out.out;
     core::Error e = expect_error(dir_.sub(c.name + ".tar.zst"), trusting(key_));
-    EXPECT_NE(e.message().find("only regular files"), std::string::npos) << c.name << ": " << e.message();
+    EXPECT_NE(e.message().find("only regular files"), std::string::npos)
+        << c.name << ": " << e.message();
   }
 }
 

@@ -2,7 +2,6 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-
 #include <locale.h>
 
 #include <array>
@@ -142,7 +141,8 @@ Result<void> TarWriter::begin(const TarEntry& entry) {
 }
 
 Result<void> TarWriter::write_data(std::string_view data) {
-  if (data.size() > impl_->remaining) return fail(Errc::kInternal, "tar: more data than the entry size");
+  if (data.size() > impl_->remaining)
+    return fail(Errc::kInternal, "tar: more data than the entry size");
   while (!data.empty()) {
     la_ssize_t n = archive_write_data(impl_->a.get(), data.data(), data.size());
     if (n <= 0) return std::unexpected(impl_->error("data"));
@@ -256,7 +256,9 @@ Result<std::optional<TarEntry>> TarReader::next() {
     entry.link_target = hl;
   } else {
     switch (archive_entry_filetype(e)) {
-      case AE_IFREG: entry.type = TarType::kFile; break;
+      case AE_IFREG:
+        entry.type = TarType::kFile;
+        break;
       case AE_IFDIR:
         entry.type = TarType::kDirectory;
         // Directory names end in '/' in tar; report the name itself.
@@ -266,7 +268,9 @@ Result<std::optional<TarEntry>> TarReader::next() {
         entry.type = TarType::kSymlink;
         entry.link_target = archive_entry_symlink(e) ? archive_entry_symlink(e) : "";
         break;
-      default: entry.type = TarType::kOther; break;
+      default:
+        entry.type = TarType::kOther;
+        break;
     }
   }
   return std::optional<TarEntry>(std::move(entry));
@@ -309,7 +313,8 @@ Result<void> TarReader::finish() {
       if (buf[i] != 0) return fail(Errc::kIntegrity, "tar: data after the end-of-archive marker");
     }
     zeros += n;
-    if (zeros > kMaxTrailingZeros) return fail(Errc::kTooLarge, "tar: padding after the end is too long");
+    if (zeros > kMaxTrailingZeros)
+      return fail(Errc::kTooLarge, "tar: padding after the end is too long");
   }
   return {};
 }
@@ -319,10 +324,12 @@ Result<void> validate_entry_path(std::string_view path) {
   if (path.size() > 1024) return failf(Errc::kInvalid, "path of {} bytes is too long", path.size());
   if (path.front() == '/') return failf(Errc::kInvalid, "absolute path {}", quote(path));
   for (unsigned char c : path) {
-    if (c < 0x20 || c == 0x7f) return failf(Errc::kInvalid, "control character in path {}", quote(path));
+    if (c < 0x20 || c == 0x7f)
+      return failf(Errc::kInvalid, "control character in path {}", quote(path));
   }
   auto parts = split(path, '/');
-  if (parts.size() > 32) return failf(Errc::kInvalid, "path {} has more than 32 components", quote(path));
+  if (parts.size() > 32)
+    return failf(Errc::kInvalid, "path {} has more than 32 components", quote(path));
   for (auto part : parts) {
     if (part.empty() || part == "." || part == "..") {
       return failf(Errc::kInvalid, "path {} has an empty, '.' or '..' component", quote(path));

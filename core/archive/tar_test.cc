@@ -124,8 +124,9 @@ TEST(Tar, TruncatedAndCorruptArchivesFail) {
 
 TEST(Tar, EntryPathRule) {
   EXPECT_OK(validate_entry_path("bin/k3s"));
-  for (const std::string& bad : std::vector<std::string>{"", "/etc/passwd", "../x", "a/../b", "a//b", "./a", "a/.", "a\nb",
-                          std::string(1025, 'a')}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", "/etc/passwd", "../x", "a/../b", "a//b", "./a", "a/.", "a\nb",
+                                std::string(1025, 'a')}) {
     EXPECT_FALSE(validate_entry_path(bad)) << bad;
   }
   std::string deep;

@@ -1,11 +1,10 @@
 #include "core/archive/zstd.h"
 
+#include <fmt/core.h>
 #include <zstd.h>
 #include <zstd_errors.h>
 
 #include <cstring>
-
-#include <fmt/core.h>
 
 namespace core {
 namespace {
@@ -119,7 +118,7 @@ Result<bool> ZstdSource::start_frame() {
   static const unsigned char kMagic[4] = {0x28, 0xb5, 0x2f, 0xfd};
   if (avail < 4 || std::memcmp(inbuf_.data() + in_pos_, kMagic, 4) != 0) {
     return fail(Errc::kIntegrity, frames_ == 0 ? "zstd: not a zstd stream"
-                                              : "zstd: data after the end of the last frame");
+                                               : "zstd: data after the end of the last frame");
   }
   in_frame_ = true;
   return true;

@@ -79,7 +79,10 @@ TEST(Zstd, TrailingDataAndTruncationAreRefused) {
   EXPECT_NE(trailing.error().message().find("after the end of the last frame"), std::string::npos);
   ASSERT_OK_AND_ASSIGN(std::string twice, decompress(z + z));
   EXPECT_EQ(twice, data + data);
-  std::string skippable("\x50\x2a\x4d\x18\x04\x00\x00\x00" "abcd", 12);
+  std::string skippable(
+      "\x50\x2a\x4d\x18\x04\x00\x00\x00"
+      "abcd",
+      12);
   EXPECT_FALSE(decompress(z + skippable));
   EXPECT_FALSE(decompress(""));
   auto cut = decompress(z.substr(0, z.size() / 2));

@@ -6,12 +6,12 @@
 // safe to move between threads.
 #pragma once
 
+#include <fmt/core.h>
+
 #include <expected>
 #include <string>
 #include <string_view>
 #include <utility>
-
-#include <fmt/core.h>
 
 namespace core {
 
@@ -74,16 +74,16 @@ std::unexpected<Error> fail_errno(int err, std::string_view what);
 
 // Propagation helpers (GCC statement expressions).
 // K3A_TRY(expr): evaluates a Result; on error returns it, else yields the value.
-#define K3A_TRY(expr)                                                   \
-  __extension__({                                                                    \
-    auto&& k3a_try_result_ = (expr);                                    \
+#define K3A_TRY(expr)                                                                 \
+  __extension__({                                                                     \
+    auto&& k3a_try_result_ = (expr);                                                  \
     if (!k3a_try_result_) return std::unexpected(std::move(k3a_try_result_).error()); \
-    std::move(k3a_try_result_).value();                                 \
+    std::move(k3a_try_result_).value();                                               \
   })
 
 // K3A_CHECK(expr): for Result<void>; returns the error if there is one.
-#define K3A_CHECK(expr)                                                 \
-  do {                                                                  \
-    auto&& k3a_check_result_ = (expr);                                  \
+#define K3A_CHECK(expr)                                                                   \
+  do {                                                                                    \
+    auto&& k3a_check_result_ = (expr);                                                    \
     if (!k3a_check_result_) return std::unexpected(std::move(k3a_check_result_).error()); \
   } while (0)

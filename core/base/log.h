@@ -2,9 +2,9 @@
 // is written with a single write(2)). The level is set once at start by the composition root.
 #pragma once
 
-#include <string_view>
-
 #include <fmt/core.h>
+
+#include <string_view>
 
 namespace core::log {
 

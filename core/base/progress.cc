@@ -1,8 +1,7 @@
 #include "core/base/progress.h"
 
-#include <unistd.h>
-
 #include <fmt/core.h>
+#include <unistd.h>
 
 #include "core/base/strings.h"
 

@@ -1,8 +1,8 @@
 #include "core/base/strings.h"
 
-#include <charconv>
-
 #include <fmt/core.h>
+
+#include <charconv>
 
 namespace core {
 

@@ -1,8 +1,8 @@
 #include "core/base/time.h"
 
-#include <ctime>
-
 #include <fmt/core.h>
+
+#include <ctime>
 
 #include "core/base/strings.h"
 

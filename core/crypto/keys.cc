@@ -38,8 +38,7 @@ Result<void> require_p256(EVP_PKEY* key) {
   char group[64] = {0};
   size_t len = 0;
   if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC ||
-      !EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
-                                       &len) ||
+      !EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &len) ||
       std::string_view(group, len) != "prime256v1") {
     return fail(Errc::kInvalid, "key is not an ECDSA P-256 key");
   }
@@ -93,7 +92,8 @@ Result<void> PublicKey::verify_digest(const Sha256::Digest& digest,
   int rc = EVP_PKEY_verify(ctx.get(), reinterpret_cast<const unsigned char*>(der_signature.data()),
                            der_signature.size(), digest.data(), digest.size());
   ERR_clear_error();
-  if (rc != 1) return fail(Errc::kIntegrity, "signature does not match key " + key_id_.substr(0, 16));
+  if (rc != 1)
+    return fail(Errc::kIntegrity, "signature does not match key " + key_id_.substr(0, 16));
   return {};
 }
 

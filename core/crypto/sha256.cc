@@ -1,9 +1,8 @@
 #include "core/crypto/sha256.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
-
 #include <openssl/evp.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <vector>

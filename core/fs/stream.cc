@@ -15,4 +15,20 @@ Result<uint64_t> copy_stream(ByteSource& in, ByteSink& out) {
   }
 }
 
+Result<void> BufferedSink::write(std::string_view data) {
+  if (buf_.size() + data.size() > capacity_) {
+    K3A_CHECK(flush());
+    if (data.size() >= capacity_) return out_.write(data);
+  }
+  buf_.append(data);
+  return {};
+}
+
+Result<void> BufferedSink::flush() {
+  if (buf_.empty()) return {};
+  auto r = out_.write(buf_);
+  buf_.clear();
+  return r;
+}
+
 }  // namespace core

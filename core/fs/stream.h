@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 #include "core/base/error.h"
@@ -40,6 +41,22 @@ class FdSink : public ByteSink {
 
  private:
   const Fd& fd_;
+};
+
+// Collects small writes (a tar writer hands over 10 KiB records) into large ones. flush() must
+// be called at the end; the destructor does not write.
+class BufferedSink : public ByteSink {
+ public:
+  explicit BufferedSink(ByteSink& out, size_t capacity = 1 << 20) : out_(out), capacity_(capacity) {
+    buf_.reserve(capacity);
+  }
+  Result<void> write(std::string_view data) override;
+  Result<void> flush();
+
+ private:
+  ByteSink& out_;
+  size_t capacity_;
+  std::string buf_;
 };
 
 // Reads a source to its end into a sink; returns the byte count.

@@ -58,7 +58,7 @@ struct ClientOptions {
   // connect_timeout bounds resolving (except a lookup stuck in the system resolver), connecting
   // and the TLS handshake; io_timeout bounds each read or write.
   std::chrono::milliseconds connect_timeout{10000}, io_timeout{60000};
-  int max_redirects = 10;
+  int max_redirects = 10;  // 0: redirects are returned as they are, not followed
   // Extra attempts on connection errors, 429, 502, 503, 504 (idempotent methods only).
   int retries = 3;
   // Doubled each attempt; a Retry-After in seconds replaces it (capped at 30 s).

@@ -148,7 +148,8 @@ Result<Reply> Fetcher::follow(Url& url, Message message, BodyMode mode) {
     Reply reply = K3A_TRY(attempt(url, message, mode));
     int status = reply.exchange.status();
     auto location = reply.exchange.header("Location");
-    if (!is_redirect(status) || !location) return reply;
+    // max_redirects 0 means "do not follow": the redirect itself is the answer.
+    if (!is_redirect(status) || !location || options_.max_redirects == 0) return reply;
     if (hop >= options_.max_redirects) {
       return failf(Errc::kTooLarge, "{} {}: too many redirects (more than {})", message.method,
                    display_url(original), options_.max_redirects);

@@ -4,11 +4,10 @@
 // Dumps are deterministic: object keys are sorted. Pure functions, thread-safe.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "core/base/error.h"
 

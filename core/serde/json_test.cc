@@ -7,7 +7,8 @@
 namespace core {
 
 TEST(Serde, YamlScalarsFollowCoreSchema) {
-  ASSERT_OK_AND_ASSIGN(Json j, parse_yaml("a: 1\nb: \"1\"\nc: true\nd: ~\ne: v1.32.4+k3s1\nf: 1.5\n"));
+  ASSERT_OK_AND_ASSIGN(Json j,
+                       parse_yaml("a: 1\nb: \"1\"\nc: true\nd: ~\ne: v1.32.4+k3s1\nf: 1.5\n"));
   EXPECT_TRUE(j["a"].is_number_integer());
   EXPECT_TRUE(j["b"].is_string());
   EXPECT_TRUE(j["c"].is_boolean());

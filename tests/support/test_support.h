@@ -2,10 +2,10 @@
 // built binaries and test data. Test-only; not thread-safe.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "core/base/error.h"
 #include "core/fs/temp_dir.h"
@@ -14,22 +14,22 @@
 namespace testing_support {
 
 // Unwraps a Result in a test, failing the test with the error message otherwise.
-#define ASSERT_OK_AND_ASSIGN(lhs, expr)                                              \
-  auto&& K3A_CONCAT(res_, __LINE__) = (expr);                                        \
-  ASSERT_TRUE(K3A_CONCAT(res_, __LINE__).has_value())                                \
-      << K3A_CONCAT(res_, __LINE__).error().message();                               \
+#define ASSERT_OK_AND_ASSIGN(lhs, expr)                \
+  auto&& K3A_CONCAT(res_, __LINE__) = (expr);          \
+  ASSERT_TRUE(K3A_CONCAT(res_, __LINE__).has_value())  \
+      << K3A_CONCAT(res_, __LINE__).error().message(); \
   lhs = std::move(K3A_CONCAT(res_, __LINE__)).value()
 #define K3A_CONCAT_INNER(a, b) a##b
 #define K3A_CONCAT(a, b) K3A_CONCAT_INNER(a, b)
-#define ASSERT_OK(expr)                                                              \
-  do {                                                                               \
-    auto&& r_ = (expr);                                                              \
-    ASSERT_TRUE(r_.has_value()) << r_.error().message();                             \
+#define ASSERT_OK(expr)                                  \
+  do {                                                   \
+    auto&& r_ = (expr);                                  \
+    ASSERT_TRUE(r_.has_value()) << r_.error().message(); \
   } while (0)
-#define EXPECT_OK(expr)                                                              \
-  do {                                                                               \
-    auto&& r_ = (expr);                                                              \
-    EXPECT_TRUE(r_.has_value()) << r_.error().message();                             \
+#define EXPECT_OK(expr)                                  \
+  do {                                                   \
+    auto&& r_ = (expr);                                  \
+    EXPECT_TRUE(r_.has_value()) << r_.error().message(); \
   } while (0)
 
 core::TempDir make_temp_dir();

@@ -1,0 +1,77 @@
+# Shared helpers for the end-to-end scripts: a scratch directory removed on exit, assertions that
+# name what failed, and a private containerd. Source it; BIN must point at build/bin.
+set -euo pipefail
+WORK=$(mktemp -d /tmp/k3a-e2e.XXXXXX)
+CLEANUP=("rm -rf $WORK")
+cleanup() { for c in "${CLEANUP[@]}"; do eval "$c" || true; done; }
+trap cleanup EXIT
+K3A="$BIN/k3s-airgap"
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+expect_ok() { "$@" > "$WORK/last.out" 2>&1 || { cat "$WORK/last.out" >&2; fail "command failed: $*"; }; }
+# expect_fail PATTERN CMD...: the command must fail and print PATTERN.
+expect_fail() {
+  local pattern=$1; shift
+  if "$@" > "$WORK/last.out" 2>&1; then cat "$WORK/last.out" >&2; fail "should have failed: $*"; fi
+  grep -q -- "$pattern" "$WORK/last.out" || { cat "$WORK/last.out" >&2; fail "no '$pattern' from: $*"; }
+}
+
+# A busybox root filesystem from Debian's busybox-static.
+make_rootfs() {
+  mkdir -p "$1/bin" "$1/etc"
+  cp /bin/busybox "$1/bin/busybox"
+  ln -sf busybox "$1/bin/sh"
+  echo "$2" > "$1/etc/hostname"
+}
+
+# start_containerd DIR: a containerd of our own (private root, state and socket, no CRI).
+start_containerd() {
+  local dir=$1
+  mkdir -p "$dir"
+  cat > "$dir/config.toml" <<CFG
+version = 2
+root = "$dir/root"
+state = "$dir/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$dir/containerd.sock"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$dir/opt"
+CFG
+  containerd -c "$dir/config.toml" > "$dir/log" 2>&1 &
+  local pid=$!
+  CLEANUP=("kill $pid; wait $pid" "${CLEANUP[@]}")
+  for _ in $(seq 200); do
+    ctr -a "$dir/containerd.sock" version > /dev/null 2>&1 && return 0
+    kill -0 $pid 2>/dev/null || { cat "$dir/log" >&2; fail "containerd exited"; }
+    sleep 0.05
+  done
+  cat "$dir/log" >&2
+  fail "containerd did not answer"
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_registry DIR: Debian's docker-registry (distribution 2.8) on 127.0.0.1; sets REGISTRY.
+start_registry() {
+  local dir=$1 port
+  port=$(free_port)
+  mkdir -p "$dir/data"
+  cat > "$dir/config.yml" <<CFG
+version: 0.1
+log: {level: warn}
+storage: {filesystem: {rootdirectory: $dir/data}, delete: {enabled: true}}
+http: {addr: 127.0.0.1:$port}
+CFG
+  docker-registry serve "$dir/config.yml" > "$dir/log" 2>&1 &
+  local pid=$!
+  CLEANUP=("kill $pid; wait $pid" "${CLEANUP[@]}")
+  REGISTRY=127.0.0.1:$port
+  REGISTRY_PID=$pid
+  for _ in $(seq 200); do
+    python3 -c "import urllib.request; urllib.request.urlopen('http://$REGISTRY/v2/')" 2>/dev/null && return 0
+    kill -0 $pid 2>/dev/null || { cat "$dir/log" >&2; fail "docker-registry exited"; }
+    sleep 0.05
+  done
+  fail "docker-registry did not answer"
+}
