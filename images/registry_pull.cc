@@ -115,7 +115,10 @@ core::Result<void> check_manifest_digest(const std::string& reference, const std
   return {};
 }
 
-// Runs op on each endpoint in turn until one succeeds; returns the last error otherwise.
+// Runs op on each endpoint in turn until one succeeds. When all fail, the error reported is the
+// first answer that said something about the image (a 404, a missing platform, bad content)
+// rather than a later endpoint that could not be reached: a mirror's "no such platform" is more
+// use than the default endpoint's "host not found" inside an air gap.
 template <typename T, typename Op>
 core::Result<T> on_endpoints(const std::vector<Endpoint>& endpoints, const std::string& what,
                              const Op& op) {
@@ -125,15 +128,20 @@ core::Result<T> on_endpoints(const std::vector<Endpoint>& endpoints, const std::
                        "mirror applies)",
                        what);
   }
-  std::optional<core::Error> last;
+  auto unreachable = [](const core::Error& e) {
+    return e.code() == Errc::kUnavailable || e.code() == Errc::kTimeout;
+  };
+  std::optional<core::Error> best;
   for (const Endpoint& endpoint : endpoints) {
     core::Result<T> result = op(endpoint);
     if (result) return result;
-    last = std::move(result).error().context(endpoint.display());
-    if (is_local_failure(*last)) break;
-    core::log::debug("{}: {}", what, last->message());
+    core::Error error = std::move(result).error().context(endpoint.display());
+    core::log::debug("{}: {}", what, error.message());
+    bool local = is_local_failure(error);
+    if (!best || (unreachable(*best) && !unreachable(error)) || local) best = std::move(error);
+    if (local) break;
   }
-  return std::unexpected(std::move(*last).context(what));
+  return std::unexpected(std::move(*best).context(what));
 }
 
 }  // namespace
