@@ -16,15 +16,6 @@ namespace {
 
 using core::Errc;
 
-class AtomicFileSink : public core::ByteSink {
- public:
-  explicit AtomicFileSink(core::AtomicFile& f) : file_(f) {}
-  core::Result<void> write(std::string_view data) override { return file_.write(data); }
-
- private:
-  core::AtomicFile& file_;
-};
-
 // Fetches url into <cache>/artifacts/<sha256> unless it is already there.
 core::Result<std::string> fetch_artifact(const ArtifactSpec& art, const std::string& sha256,
                                          const PlanOptions& options) {
@@ -34,13 +25,12 @@ core::Result<std::string> fetch_artifact(const ArtifactSpec& art, const std::str
   K3A_CHECK(core::make_dirs(dir, 0755));
   core::log::info("downloading {} from {}", art.name, art.url);
   core::AtomicFile file = K3A_TRY(core::AtomicFile::create(path, 0644));
-  AtomicFileSink sink(file);
   core::http::Client client;
   core::Progress progress("downloading " + art.name, 0, options.progress);
   core::http::DownloadOptions dl;
   dl.expected_sha256 = sha256;
   dl.on_bytes = [&](uint64_t n) { progress.advance(n); };
-  auto resp = client.download({.url = art.url}, sink, dl);
+  auto resp = client.download({.url = art.url}, file, dl);
   if (!resp) return std::unexpected(std::move(resp.error()).context("artifact " + art.name));
   if (resp->status / 100 != 2) {
     return core::failf(Errc::kUnavailable, "artifact {}: {} answered HTTP {}", art.name, art.url,

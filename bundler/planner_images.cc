@@ -9,6 +9,7 @@
 #include "bundler/planner.h"
 #include "core/base/log.h"
 #include "core/base/strings.h"
+#include "core/crypto/hashing_stream.h"
 #include "core/fs/fd.h"
 #include "core/fs/files.h"
 #include "images/blob_store.h"
@@ -19,19 +20,6 @@ namespace bundler {
 namespace {
 
 using core::Errc;
-
-// Hashes and counts, writing nothing: the archive's digest is needed for bundle.json before
-// the archive itself is streamed into the bundle.
-class HashingSink : public core::ByteSink {
- public:
-  core::Result<void> write(std::string_view data) override {
-    hash.update(data);
-    size += data.size();
-    return {};
-  }
-  core::Sha256 hash;
-  uint64_t size = 0;
-};
 
 // All carried images, one entry per (reference, platform manifest).
 using ImageSet = std::vector<images::ArchiveImage>;
@@ -116,11 +104,11 @@ core::Result<PlannedFile> write_arch_archive(const std::string& arch, const Imag
     K3A_CHECK(images::write_oci_archive(selected, store, buffered, mtime));
     return buffered.flush();
   };
-  HashingSink sink;
+  core::HashingSink sink;  // the digest for bundle.json; the bytes are generated again later
   K3A_CHECK(f.generate(sink));
   f.record = {.path = "images/k3s-airgap-images-" + arch + ".tar",
-              .size = sink.size,
-              .sha256 = sink.hash.finish_hex(),
+              .size = sink.size(),
+              .sha256 = sink.finish_hex(),
               .mode = 0644,
               .role = FileRole::kImages,
               .arch = arch};

@@ -7,24 +7,12 @@
 #include "bundler/writer.h"
 #include "core/base/strings.h"
 #include "core/base/time.h"
+#include "core/crypto/hashing_stream.h"
 #include "core/fs/atomic_file.h"
 #include "core/fs/fd.h"
 
 namespace bundler {
 namespace {
-
-class CountingSink : public core::ByteSink {
- public:
-  explicit CountingSink(core::ByteSink& out) : out_(out) {}
-  core::Result<void> write(std::string_view data) override {
-    hash.update(data);
-    return out_.write(data);
-  }
-  core::Sha256 hash;
-
- private:
-  core::ByteSink& out_;
-};
 
 // Copies each verified entry into the new bundle.
 class CopyConsumer : public EntryConsumer {
@@ -51,8 +39,7 @@ core::Result<SignResult> add_signature(const std::string& path, const core::Priv
   std::string sig_json = serialize_signatures(std::move(sigs));
 
   core::AtomicFile out = K3A_TRY(core::AtomicFile::create(path, 0644));
-  core::FdSink fd_sink(out.fd());
-  CountingSink sink(fd_sink);
+  core::HashingSink sink(&out);
   auto writer =
       K3A_TRY(BundleWriter::open(sink, zstd, K3A_TRY(core::parse_rfc3339(manifest.created))));
   K3A_CHECK(writer->add_header(header.manifest_json, sig_json));
@@ -65,7 +52,7 @@ core::Result<SignResult> add_signature(const std::string& path, const core::Priv
   K3A_CHECK(verify_bundle(src, options, &consumer));
   K3A_CHECK(writer->finish());
 
-  core::Sha256::Digest digest = sink.hash.finish();
+  core::Sha256::Digest digest = sink.finish();
   std::string detached = K3A_TRY(make_detached_signature(key, digest));
   core::AtomicFile sig = K3A_TRY(core::AtomicFile::create(path + ".sig", 0644));
   K3A_CHECK(sig.write(detached));

@@ -7,6 +7,7 @@
 
 #include "core/base/strings.h"
 #include "core/base/time.h"
+#include "core/crypto/hashing_stream.h"
 #include "core/fs/atomic_file.h"
 #include "core/fs/fd.h"
 #include "core/fs/files.h"
@@ -15,24 +16,6 @@ namespace bundler {
 namespace {
 
 using core::Errc;
-
-// Hashes and counts what passes through to the file.
-class HashingSink : public core::ByteSink {
- public:
-  explicit HashingSink(core::ByteSink& out) : out_(out) {}
-  core::Result<void> write(std::string_view data) override {
-    hash_.update(data);
-    bytes_ += data.size();
-    return out_.write(data);
-  }
-  core::Sha256& hash() { return hash_; }
-  uint64_t bytes() const { return bytes_; }
-
- private:
-  core::ByteSink& out_;
-  core::Sha256 hash_;
-  uint64_t bytes_ = 0;
-};
 
 // Forwards a generated entry into the bundle, hashing and counting it.
 class EntrySink : public core::ByteSink {
@@ -144,8 +127,7 @@ core::Result<CreateResult> create_bundle_file(const std::string& path,
   int64_t mtime = K3A_TRY(core::parse_rfc3339(manifest.created));
 
   core::AtomicFile out = K3A_TRY(core::AtomicFile::create(path, 0644));
-  core::FdSink fd_sink(out.fd());
-  HashingSink sink(fd_sink);
+  core::HashingSink sink(&out);
   auto writer = K3A_TRY(BundleWriter::open(sink, options.zstd, mtime));
   K3A_CHECK(writer->add_header(manifest_json, sig_json));
   std::vector<const PlannedFile*> sorted;
@@ -158,14 +140,14 @@ core::Result<CreateResult> create_bundle_file(const std::string& path,
   K3A_CHECK(writer->finish());
   progress.finish();
 
-  core::Sha256::Digest digest = sink.hash().finish();
+  core::Sha256::Digest digest = sink.finish();
   std::string detached = K3A_TRY(make_detached_signature(*options.keys.front(), digest));
   core::AtomicFile sig = K3A_TRY(core::AtomicFile::create(path + ".sig", 0644));
   K3A_CHECK(sig.write(detached));
   K3A_CHECK(out.commit());
   K3A_CHECK(sig.commit());
   return CreateResult{
-      sink.bytes(), core::hex_encode(std::string_view(reinterpret_cast<const char*>(digest.data()),
+      sink.size(), core::hex_encode(std::string_view(reinterpret_cast<const char*>(digest.data()),
                                                       digest.size()))};
 }
 

@@ -24,15 +24,6 @@ struct BuildArgs {
   int64_t created = -1;
 };
 
-class AtomicSink : public core::ByteSink {
- public:
-  explicit AtomicSink(core::AtomicFile& f) : f_(f) {}
-  core::Result<void> write(std::string_view d) override { return f_.write(d); }
-
- private:
-  core::AtomicFile& f_;
-};
-
 int64_t default_created() {
   const char* sde = std::getenv("SOURCE_DATE_EPOCH");
   auto v = sde ? core::parse_u64(sde) : std::nullopt;
@@ -76,8 +67,7 @@ core::Result<void> build(const BuildArgs& args, Output& output) {
     for (const auto& m : manifests) list.push_back({ref, m, index});
   }
   core::AtomicFile file = K3A_TRY(core::AtomicFile::create(args.out, 0644));
-  AtomicSink sink(file);
-  core::BufferedSink buffered(sink);
+  core::BufferedSink buffered(file);
   K3A_CHECK(images::write_oci_archive(list, store, buffered, created));
   K3A_CHECK(buffered.flush());
   K3A_CHECK(file.commit());

@@ -27,15 +27,6 @@ struct PushArgs {
   std::string archive, to, registries;
 };
 
-class AtomicSink : public core::ByteSink {
- public:
-  explicit AtomicSink(core::AtomicFile& f) : f_(f) {}
-  core::Result<void> write(std::string_view d) override { return f_.write(d); }
-
- private:
-  core::AtomicFile& f_;
-};
-
 core::Result<images::RegistryConfig> load_registries(const std::string& path) {
   if (path.empty()) return images::RegistryConfig{};
   return images::RegistryConfig::load(path);
@@ -87,8 +78,9 @@ core::Result<void> pull(const PullArgs& args, Output& output) {
   }
   progress.finish();
   core::AtomicFile file = K3A_TRY(core::AtomicFile::create(args.out, 0644));
-  AtomicSink sink(file);
-  K3A_CHECK(images::write_oci_archive(pulled, store, sink, archive_mtime()));
+  core::BufferedSink buffered(file);
+  K3A_CHECK(images::write_oci_archive(pulled, store, buffered, archive_mtime()));
+  K3A_CHECK(buffered.flush());
   K3A_CHECK(file.commit());
   nlohmann::json list = nlohmann::json::array();
   for (const auto& image : pulled) list.push_back(image_json(image));

@@ -27,7 +27,7 @@ std::string compress(const std::string& data) {
     EXPECT_TRUE((*gz)->write(std::string_view(data).substr(i, 100000)));
   }
   EXPECT_TRUE((*gz)->finish());
-  return sink.out;
+  return sink.str();
 }
 
 core::Result<std::string> decompress(std::string bytes, size_t chunk = 1 << 20) {
@@ -35,7 +35,7 @@ core::Result<std::string> decompress(std::string bytes, size_t chunk = 1 << 20) 
   auto gz = K3A_TRY(GzipSource::create(src));
   StringSink sink;
   K3A_CHECK(core::copy_stream(*gz, sink));
-  return sink.out;
+  return sink.str();
 }
 
 TEST(Gzip, RoundTripDeterministicFixedHeader) {

@@ -77,7 +77,7 @@ class HostileArchiveTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(Reference ref, Reference::parse("busybox:test"));
     StringSink sink;
     ASSERT_OK(write_oci_archive({{ref, d, std::nullopt}}, store, sink, 1700000000));
-    good_.items = testing::read_tar(sink.out);
+    good_.items = testing::read_tar(sink.str());
     good_.manifest_digest = d.digest;
     ASSERT_OK_AND_ASSIGN(std::string bytes, store.read(d.digest));
     ASSERT_OK_AND_ASSIGN(Manifest m, parse_manifest(bytes));

@@ -47,7 +47,7 @@ class ArchiveTest : public ::testing::Test {
     StringSink sink;
     auto r = write_oci_archive(images, *store_, sink, kMtime);
     EXPECT_TRUE(r) << r.error().message();
-    return sink.out;
+    return sink.str();
   }
 
   Manifest manifest_of(const Descriptor& d) {
@@ -293,7 +293,7 @@ TEST_F(ArchiveTest, VerifiesFromANonSeekableZstdStream) {
   ASSERT_OK_AND_ASSIGN(auto zsink, core::ZstdSink::create(compressed, {}));
   ASSERT_OK(zsink->write(archive));
   ASSERT_OK(zsink->finish());
-  StringSource raw(compressed.out, 777);
+  StringSource raw(compressed.str(), 777);
   ASSERT_OK_AND_ASSIGN(auto zsource, core::ZstdSource::create(raw));
   ASSERT_OK_AND_ASSIGN(ArchiveContents c, read_oci_archive(*zsource, nullptr));
   EXPECT_EQ(c.images.size(), 1u);

@@ -10,13 +10,6 @@
 
 namespace images::testing {
 
-core::Result<size_t> StringSource::read(char* buf, size_t n) {
-  size_t k = std::min({n, chunk_, data.size() - pos_});
-  std::copy_n(data.data() + pos_, k, buf);
-  pos_ += k;
-  return k;
-}
-
 bool make_busybox_rootfs(const std::string& dir) {
   auto busybox = core::read_file("/bin/busybox", 16u << 20);
   if (!busybox) return false;
@@ -78,7 +71,7 @@ std::string write_tar(const std::vector<TarItem>& items) {
     }
   }
   EXPECT_TRUE((*w)->finish());
-  return sink.out;
+  return sink.str();
 }
 
 TarItem* find_item(std::vector<TarItem>& items, std::string_view path) {

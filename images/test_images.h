@@ -13,28 +13,8 @@
 
 namespace images::testing {
 
-class StringSink : public core::ByteSink {
- public:
-  core::Result<void> write(std::string_view data) override {
-    out.append(data);
-    return {};
-  }
-  std::string out;
-};
-
-// Hands out at most `chunk` bytes per read, like a pipe: nothing can seek in it.
-class StringSource : public core::ByteSource {
- public:
-  explicit StringSource(std::string s, size_t chunk = 1 << 20)
-      : data(std::move(s)), chunk_(chunk) {}
-  core::Result<size_t> read(char* buf, size_t n) override;
-  size_t consumed() const { return pos_; }
-  std::string data;
-
- private:
-  size_t pos_ = 0;
-  size_t chunk_;
-};
+using core::StringSink;
+using core::StringSource;
 
 // Fills dir with bin/busybox (a copy of /bin/busybox), bin/sh -> busybox, an empty tmp/
 // (mode 1777) and etc/hostname. Returns false if /bin/busybox is missing.

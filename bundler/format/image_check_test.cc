@@ -24,7 +24,7 @@ class ImageCheckTest : public ::testing::Test {
     ref_ = *images::Reference::parse("docker.io/rancher/mirrored-pause:3.6");
     images::testing::StringSink sink;
     ASSERT_OK(images::write_oci_archive({{ref_, manifest_, std::nullopt}}, *store, sink, 0));
-    archive_ = sink.out;
+    archive_ = sink.str();
   }
 
   // A signed bundle carrying `archive` as the amd64 image archive and pinning `pinned_digest`.

@@ -9,30 +9,12 @@
 #include "core/archive/zstd.h"
 #include "core/base/strings.h"
 #include "core/base/time.h"
+#include "core/crypto/hashing_stream.h"
 
 namespace bundler {
 namespace {
 
 using core::Errc;
-
-// Hashes and counts the compressed bytes as they are read.
-class HashingSource : public core::ByteSource {
- public:
-  explicit HashingSource(core::ByteSource& in) : in_(in) {}
-  core::Result<size_t> read(char* buf, size_t n) override {
-    size_t got = K3A_TRY(in_.read(buf, n));
-    hash_.update(std::string_view(buf, got));
-    bytes_ += got;
-    return got;
-  }
-  core::Sha256& hash() { return hash_; }
-  uint64_t bytes() const { return bytes_; }
-
- private:
-  core::ByteSource& in_;
-  core::Sha256 hash_;
-  uint64_t bytes_ = 0;
-};
 
 // One tar entry's data: hashed, size-limited and forwarded to the consumer as it is read,
 // either pulled through read() by a nested parser or drained whole.
@@ -193,7 +175,7 @@ core::Result<BundleHeader> read_bundle_header(core::ByteSource& compressed) {
 
 core::Result<VerifyReport> verify_bundle(core::ByteSource& compressed, const VerifyOptions& options,
                                          EntryConsumer* consumer) {
-  HashingSource hashing(compressed);
+  core::HashingSource hashing(compressed);
   auto zstd = K3A_TRY(core::ZstdSource::create(hashing));
   auto reader = K3A_TRY(core::TarReader::open(*zstd));
   VerifyReport report;
@@ -207,8 +189,8 @@ core::Result<VerifyReport> verify_bundle(core::ByteSource& compressed, const Ver
   report.manifest = K3A_TRY(parse_manifest(report.manifest_bytes));
   K3A_CHECK(check_manifest_header(report.manifest, options, report));
   K3A_CHECK(verify_entries(*reader, report, consumer));
-  report.compressed_bytes = hashing.bytes();
-  report.compressed_digest = hashing.hash().finish();
+  report.compressed_bytes = hashing.size();
+  report.compressed_digest = hashing.finish();
   return report;
 }
 

@@ -5,28 +5,6 @@
 namespace core {
 namespace {
 
-class StringSink : public ByteSink {
- public:
-  Result<void> write(std::string_view data) override {
-    out.append(data);
-    return {};
-  }
-  std::string out;
-};
-
-class StringSource : public ByteSource {
- public:
-  explicit StringSource(std::string s) : data(std::move(s)) {}
-  Result<size_t> read(char* buf, size_t n) override {
-    size_t k = std::min(n, data.size() - pos);
-    std::copy_n(data.data() + pos, k, buf);
-    pos += k;
-    return k;
-  }
-  std::string data;
-  size_t pos = 0;
-};
-
 std::string make_tar(const std::vector<std::pair<std::string, std::string>>& files) {
   StringSink sink;
   auto w = TarWriter::create(sink);
@@ -35,7 +13,7 @@ std::string make_tar(const std::vector<std::pair<std::string, std::string>>& fil
     EXPECT_TRUE((*w)->add_file({.path = path, .mode = 0644, .mtime = 1700000000}, data));
   }
   EXPECT_TRUE((*w)->finish());
-  return sink.out;
+  return sink.str();
 }
 
 struct ReadResult {

@@ -7,28 +7,6 @@
 namespace core {
 namespace {
 
-class StringSink : public ByteSink {
- public:
-  Result<void> write(std::string_view data) override {
-    out.append(data);
-    return {};
-  }
-  std::string out;
-};
-
-class StringSource : public ByteSource {
- public:
-  explicit StringSource(std::string s) : data(std::move(s)) {}
-  Result<size_t> read(char* buf, size_t n) override {
-    size_t k = std::min(n, data.size() - pos);
-    std::copy_n(data.data() + pos, k, buf);
-    pos += k;
-    return k;
-  }
-  std::string data;
-  size_t pos = 0;
-};
-
 std::string sample(size_t n) {
   std::mt19937 rng(7);
   std::string s(n, '\0');
@@ -42,7 +20,7 @@ std::string compress(const std::string& data, ZstdParams params) {
   EXPECT_TRUE(z);
   EXPECT_TRUE((*z)->write(data));
   EXPECT_TRUE((*z)->finish());
-  return sink.out;
+  return sink.str();
 }
 
 Result<std::string> decompress(std::string bytes) {
@@ -50,7 +28,7 @@ Result<std::string> decompress(std::string bytes) {
   auto z = K3A_TRY(ZstdSource::create(src));
   StringSink sink;
   K3A_CHECK(copy_stream(*z, sink));
-  return sink.out;
+  return sink.str();
 }
 
 }  // namespace

@@ -11,19 +11,20 @@
 
 #include "core/base/error.h"
 #include "core/fs/fd.h"
+#include "core/fs/stream.h"
 
 namespace core {
 
-class AtomicFile {
+class AtomicFile : public ByteSink {
  public:
   static Result<AtomicFile> create(std::string path, mode_t mode = 0644);
   AtomicFile(AtomicFile&&) noexcept = default;
   AtomicFile& operator=(AtomicFile&&) noexcept = default;
-  ~AtomicFile();
+  ~AtomicFile() override;
 
   const Fd& fd() const { return fd_; }
   const std::string& path() const { return path_; }
-  Result<void> write(std::string_view data) { return fd_.write_all(data); }
+  Result<void> write(std::string_view data) override { return fd_.write_all(data); }
   // Publishes the file. On failure the destination keeps its old content.
   Result<void> commit();
 

@@ -1,5 +1,6 @@
 #include "core/fs/stream.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace core {
@@ -13,6 +14,13 @@ Result<uint64_t> copy_stream(ByteSource& in, ByteSink& out) {
     K3A_CHECK(out.write(std::string_view(buf.data(), n)));
     total += n;
   }
+}
+
+Result<size_t> StringSource::read(char* buf, size_t n) {
+  size_t k = std::min({n, chunk_, data_.size() - pos_});
+  std::copy_n(data_.data() + pos_, k, buf);
+  pos_ += k;
+  return k;
 }
 
 Result<void> BufferedSink::write(std::string_view data) {

@@ -43,6 +43,33 @@ class FdSink : public ByteSink {
   const Fd& fd_;
 };
 
+// In-memory streams (tests, small documents). StringSource hands out at most `chunk` bytes per
+// read, like a pipe, so consumers cannot rely on getting whole buffers.
+class StringSink : public ByteSink {
+ public:
+  Result<void> write(std::string_view data) override {
+    out_.append(data);
+    return {};
+  }
+  const std::string& str() const { return out_; }
+
+ private:
+  std::string out_;
+};
+
+class StringSource : public ByteSource {
+ public:
+  explicit StringSource(std::string data, size_t chunk = 1 << 20)
+      : data_(std::move(data)), chunk_(chunk) {}
+  Result<size_t> read(char* buf, size_t n) override;
+  size_t consumed() const { return pos_; }
+
+ private:
+  std::string data_;
+  size_t chunk_;
+  size_t pos_ = 0;
+};
+
 // Collects small writes (a tar writer hands over 10 KiB records) into large ones. flush() must
 // be called at the end; the destructor does not write.
 class BufferedSink : public ByteSink {

@@ -49,7 +49,7 @@ TEST_F(DownloadTest, StreamsAndVerifiesSha256) {
   ASSERT_OK_AND_ASSIGN(Response response, client.download({.url = url()}, sink, options));
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(response.body, "");
-  EXPECT_TRUE(sink.data() == content_);
+  EXPECT_TRUE(sink.str() == content_);
   EXPECT_EQ(reported, content_.size());
 }
 
@@ -83,7 +83,7 @@ TEST_F(DownloadTest, ErrorStatusWritesNothing) {
   ASSERT_OK_AND_ASSIGN(Response response, client.download({.url = server_->url() + "/nope"}, sink));
   EXPECT_EQ(response.status, 404);
   EXPECT_EQ(response.body, "not here");
-  EXPECT_EQ(sink.data(), "");
+  EXPECT_EQ(sink.str(), "");
 }
 
 TEST_F(DownloadTest, ResumesFromAnOffsetWithAPrefixHash) {
@@ -97,7 +97,7 @@ TEST_F(DownloadTest, ResumesFromAnOffsetWithAPrefixHash) {
   options.expected_sha256 = Sha256::hex_of(content_);
   ASSERT_OK_AND_ASSIGN(Response response, client.download({.url = url()}, sink, options));
   EXPECT_EQ(response.status, 206);
-  EXPECT_TRUE(sink.data() == content_.substr(1000));
+  EXPECT_TRUE(sink.str() == content_.substr(1000));
 
   options.prefix_hash = nullptr;
   auto refused = client.download({.url = url()}, sink, options);
@@ -136,7 +136,7 @@ TEST(DownloadResumeTest, ReconnectsWithRangeAfterADrop) {
   options.expected_sha256 = Sha256::hex_of(content);
   ASSERT_OK_AND_ASSIGN(Response response, client.download({.url = raw.url()}, sink, options));
   EXPECT_EQ(response.status, 200);
-  EXPECT_TRUE(sink.data() == content) << sink.data().size();
+  EXPECT_TRUE(sink.str() == content) << sink.str().size();
   ASSERT_EQ(raw.connections(), 3);
   std::vector<std::string> heads = raw.heads();
   EXPECT_EQ(testing::head_field(heads[0], "Range"), "");
@@ -154,7 +154,7 @@ TEST(DownloadResumeTest, RefusesWhenTheEtagChanged) {
   auto result = client.download({.url = raw.url()}, sink);
   ASSERT_FALSE(result.has_value());
   EXPECT_EQ(result.error().code(), Errc::kConflict) << result.error().message();
-  EXPECT_EQ(sink.data().size(), 100000u);
+  EXPECT_EQ(sink.str().size(), 100000u);
 }
 
 TEST(DownloadResumeTest, FailsWithoutRangeSupport) {
@@ -182,7 +182,7 @@ TEST(DownloadResumeTest, SkipsThePrefixWhenTheServerIgnoresRange) {
   options.resume_from = 1234;
   ASSERT_OK_AND_ASSIGN(Response response, client.download({.url = raw.url()}, sink, options));
   EXPECT_EQ(response.status, 200);
-  EXPECT_TRUE(sink.data() == content.substr(1234));
+  EXPECT_TRUE(sink.str() == content.substr(1234));
 }
 
 uint64_t peak_rss_kib() {

@@ -249,13 +249,6 @@ const TestPki* shared_test_pki() {
   return pki ? &*pki : nullptr;
 }
 
-Result<size_t> StringSource::read(char* buf, size_t n) {
-  size_t count = std::min(n, data_.size() - pos_);
-  std::memcpy(buf, data_.data() + pos_, count);
-  pos_ += count;
-  return count;
-}
-
 std::string pattern_bytes(size_t n, uint32_t seed) {
   std::string out(n, '\0');
   uint32_t x = seed * 2654435761u + 1;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/crypto/sha256.h"
+#include "core/crypto/hashing_stream.h"
 #include "core/fs/stream.h"
 
 namespace core::http::testing {
@@ -85,43 +86,9 @@ std::optional<TestPki> make_test_pki(const std::string& dir);
 // One PKI for the whole test binary, in a directory removed at exit; null without openssl.
 const TestPki* shared_test_pki();
 
-class StringSink : public ByteSink {
- public:
-  Result<void> write(std::string_view data) override {
-    data_.append(data);
-    return {};
-  }
-  const std::string& data() const { return data_; }
-
- private:
-  std::string data_;
-};
-
-// Hashes and counts what it receives without keeping it.
-class HashingSink : public ByteSink {
- public:
-  Result<void> write(std::string_view data) override {
-    hash_.update(data);
-    size_ += data.size();
-    return {};
-  }
-  std::string hex() { return hash_.finish_hex(); }
-  uint64_t size() const { return size_; }
-
- private:
-  Sha256 hash_;
-  uint64_t size_ = 0;
-};
-
-class StringSource : public ByteSource {
- public:
-  explicit StringSource(std::string data) : data_(std::move(data)) {}
-  Result<size_t> read(char* buf, size_t n) override;
-
- private:
-  std::string data_;
-  size_t pos_ = 0;
-};
+using core::HashingSink;
+using core::StringSink;
+using core::StringSource;
 
 // Deterministic pseudo-random bytes.
 std::string pattern_bytes(size_t n, uint32_t seed = 1);
