@@ -36,3 +36,9 @@ function(k3a_test name)
   endif()
   gtest_discover_tests(${name} PROPERTIES LABELS "${T_LABELS}" DISCOVERY_TIMEOUT 60)
 endfunction()
+
+# k3a_shipped_binary(TARGET): a binary that goes into bundles. Stripped at link time so that
+# what users carry across the gap is small; tests and debugging use the unstripped objects.
+function(k3a_shipped_binary target)
+  target_link_options(${target} PRIVATE -Wl,--strip-all)
+endfunction()
