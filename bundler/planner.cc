@@ -110,6 +110,7 @@ core::Result<Plan> plan_bundle(const BundleSpec& spec, const PlanOptions& option
   K3A_CHECK(plan_artifacts(spec, options, plan));
   K3A_CHECK(plan_images(spec, options, plan));
   K3A_CHECK(plan_manifests(spec, plan));
+  K3A_CHECK(plan_installer(spec, options, plan));
   add_checksums(plan);
   for (const auto& f : plan.files) m.files.push_back(f.record);
   std::sort(m.files.begin(), m.files.end(),

@@ -28,6 +28,11 @@ struct PlanOptions {
   int64_t now = 0;
   std::string cache_dir;        // downloaded artifacts and pulled blobs, content-addressed
   std::string registries_file;  // --registries: overrides the spec's registries block
+  // Carried in every bundle so that `tar -xf B && ./install.sh` works: the install.sh text,
+  // and the k3s-airgap binary (unless the spec lists an artifact named k3s-airgap). Not locked:
+  // a rebuilt k3s-airgap changes the bundle, which --check-reproducible reports.
+  std::string installer_script;
+  std::string self_binary;
   core::Progress::Output progress = core::Progress::Output::kAuto;
 };
 
@@ -47,6 +52,7 @@ core::Result<Plan> plan_bundle(const BundleSpec& spec, const PlanOptions& option
 core::Result<void> plan_artifacts(const BundleSpec& spec, const PlanOptions& options, Plan& plan);
 core::Result<void> plan_images(const BundleSpec& spec, const PlanOptions& options, Plan& plan);
 core::Result<void> plan_manifests(const BundleSpec& spec, Plan& plan);
+core::Result<void> plan_installer(const BundleSpec& spec, const PlanOptions& options, Plan& plan);
 // Pulls spec.images for every architecture of the spec into store (by the lock's digests with
 // from_lock) and appends one entry per platform manifest.
 core::Result<void> pull_images(const BundleSpec& spec, const PlanOptions& options,

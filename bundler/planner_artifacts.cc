@@ -3,6 +3,9 @@
 // through the channel server's redirect.
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "bundler/planner.h"
 #include "core/base/log.h"
 #include "core/base/strings.h"
@@ -41,6 +44,27 @@ core::Result<std::string> fetch_artifact(const ArtifactSpec& art, const std::str
   return path;
 }
 
+// A local file carried as bin/<name>, hashed in place.
+core::Result<PlannedFile> plan_local_file(const std::string& name, const std::string& path,
+                                          uint32_t mode) {
+  PlannedFile f;
+  f.source_path = path;
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    return core::failf(Errc::kNotFound, "artifact {}: {}: {}", name, path, std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return core::failf(Errc::kInvalid, "artifact {}: {} is not a regular file", name, path);
+  }
+  f.record = {.path = "bin/" + name,
+              .size = static_cast<uint64_t>(st.st_size),
+              .sha256 = K3A_TRY(core::sha256_file(path)),
+              .mode = mode,
+              .role = FileRole::kArtifact,
+              .name = name};
+  return f;
+}
+
 core::Result<PlannedFile> plan_artifact(const ArtifactSpec& art, const PlanOptions& options) {
   const LockedArtifact* locked = options.lock ? options.lock->artifact(art.name) : nullptr;
   if (options.from_lock && !locked) {
@@ -49,28 +73,13 @@ core::Result<PlannedFile> plan_artifact(const ArtifactSpec& art, const PlanOptio
   }
   std::string expected = art.sha256;
   if (options.from_lock) expected = locked->sha256;
-  PlannedFile f;
-  f.source_path = art.url.empty() ? art.path : K3A_TRY(fetch_artifact(art, expected, options));
-  struct stat st;
-  if (::stat(f.source_path.c_str(), &st) != 0) {
-    return core::failf(Errc::kNotFound, "artifact {}: {}: {}", art.name, f.source_path,
-                       std::strerror(errno));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    return core::failf(Errc::kInvalid, "artifact {}: {} is not a regular file", art.name,
-                       f.source_path);
-  }
-  std::string actual = K3A_TRY(core::sha256_file(f.source_path));
-  if (!expected.empty() && actual != expected) {
+  std::string source = art.url.empty() ? art.path : K3A_TRY(fetch_artifact(art, expected, options));
+  PlannedFile f = K3A_TRY(plan_local_file(art.name, source, art.mode));
+  if (!expected.empty() && f.record.sha256 != expected) {
     return core::failf(Errc::kIntegrity, "artifact {}: sha256 {} does not match the expected {}{}",
-                       art.name, actual, expected, options.from_lock ? " (from the lock)" : "");
+                       art.name, f.record.sha256, expected,
+                       options.from_lock ? " (from the lock)" : "");
   }
-  f.record = {.path = "bin/" + art.name,
-              .size = static_cast<uint64_t>(st.st_size),
-              .sha256 = actual,
-              .mode = art.mode,
-              .role = FileRole::kArtifact,
-              .name = art.name};
   return f;
 }
 
@@ -81,6 +90,25 @@ core::Result<void> plan_artifacts(const BundleSpec& spec, const PlanOptions& opt
     PlannedFile f = K3A_TRY(plan_artifact(art, options));
     plan.lock.artifacts.push_back({art.name, f.record.sha256, f.record.size});
     plan.files.push_back(std::move(f));
+  }
+  return {};
+}
+
+core::Result<void> plan_installer(const BundleSpec& spec, const PlanOptions& options, Plan& plan) {
+  if (!options.installer_script.empty()) {
+    PlannedFile f;
+    f.record = {.path = "install.sh",
+                .size = options.installer_script.size(),
+                .sha256 = core::Sha256::hex_of(options.installer_script),
+                .mode = 0755,
+                .role = FileRole::kInstaller};
+    f.content = options.installer_script;
+    plan.files.push_back(std::move(f));
+  }
+  bool listed = std::any_of(spec.artifacts.begin(), spec.artifacts.end(),
+                            [](const ArtifactSpec& a) { return a.name == "k3s-airgap"; });
+  if (!options.self_binary.empty() && !listed) {
+    plan.files.push_back(K3A_TRY(plan_local_file("k3s-airgap", options.self_binary, 0755)));
   }
   return {};
 }

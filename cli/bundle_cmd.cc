@@ -7,7 +7,12 @@
 #include "bundler/planner.h"
 #include "bundler/reproducible.h"
 #include "bundler/sign.h"
+#include <unistd.h>
+
+#include <cerrno>
+
 #include "cli/commands.h"
+#include "installer/scripts.h"
 #include "core/base/strings.h"
 #include "core/base/time.h"
 #include "core/crypto/keys.h"
@@ -52,6 +57,14 @@ core::Result<std::optional<int64_t>> source_date_epoch() {
   return std::optional<int64_t>(static_cast<int64_t>(*v));
 }
 
+// This binary's path, so that bundles carry the k3s-airgap that made them.
+core::Result<std::string> self_path() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf);
+  if (n <= 0 || n == sizeof buf) return core::fail_errno(errno, "readlink /proc/self/exe");
+  return std::string(buf, n);
+}
+
 std::string default_cache_dir() {
   if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/k3s-airgap";
   if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/k3s-airgap";
@@ -75,7 +88,9 @@ core::Result<void> create(const CreateArgs& args, Output& output) {
       .source_date_epoch = K3A_TRY(source_date_epoch()),
       .now = core::system_now(),
       .cache_dir = args.cache_dir.empty() ? default_cache_dir() : args.cache_dir,
-      .registries_file = args.registries};
+      .registries_file = args.registries,
+      .installer_script = std::string(installer::scripts::kInstallSh),
+      .self_binary = K3A_TRY(self_path())};
   bundler::Plan plan = K3A_TRY(bundler::plan_bundle(spec, opts));
   bundler::CreateOptions create_opts{.zstd = zstd_params(plan.lock.zstd_level)};
   for (const auto& k : keys) create_opts.keys.push_back(&k);

@@ -18,21 +18,6 @@ namespace {
 
 using bundler::BundleManifest;
 
-// Advances a progress display as the file is read.
-class ProgressSource : public core::ByteSource {
- public:
-  ProgressSource(core::ByteSource& in, core::Progress& p) : in_(in), progress_(p) {}
-  core::Result<size_t> read(char* buf, size_t n) override {
-    size_t got = K3A_TRY(in_.read(buf, n));
-    progress_.advance(got);
-    return got;
-  }
-
- private:
-  core::ByteSource& in_;
-  core::Progress& progress_;
-};
-
 struct VerifyArgs {
   std::string bundle;
   std::vector<std::string> trust;
@@ -73,7 +58,7 @@ core::Result<void> verify(const VerifyArgs& args, Output& output) {
   core::Fd fd = K3A_TRY(core::Fd::open(args.bundle, O_RDONLY));
   core::FdSource file_src(fd);
   core::Progress progress("verifying " + core::base_name(args.bundle), K3A_TRY(fd.size()));
-  ProgressSource src(file_src, progress);
+  core::ProgressSource src(file_src, progress);
   auto report = bundler::verify_bundle(src, opts);
   progress.finish();
   if (!report) return std::unexpected(std::move(report.error()).context(args.bundle));

@@ -7,6 +7,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "core/base/error.h"
 
@@ -23,6 +24,8 @@ class Output {
 class Runner {
  public:
   std::string format = "text";
+  std::string error_prefix = "k3s-airgap: ";
+  std::vector<std::string> passthrough;  // the words after `--`
   int exit_code = 0;
   void run(const std::function<core::Result<void>(Output&)>& command);
 };
@@ -36,5 +39,6 @@ void register_key_commands(CLI::App& app, Runner& runner);
 void register_bundle_commands(CLI::App& app, Runner& runner);
 void register_bundle_create(CLI::App* bundle, Runner& runner);
 void register_images_commands(CLI::App& app, Runner& runner);
+void register_install_commands(CLI::App& app, Runner& runner);
 
 }  // namespace cli

@@ -25,7 +25,7 @@ void Runner::run(const std::function<core::Result<void>(Output&)>& command) {
     r = core::fail(core::Errc::kInternal, std::string("unexpected error: ") + e.what());
   }
   if (!r) {
-    std::fprintf(stderr, "k3s-airgap: %s\n", r.error().message().c_str());
+    std::fprintf(stderr, "%s%s\n", error_prefix.c_str(), r.error().message().c_str());
     exit_code = core::errc_exit_code(r.error().code());
   }
 }
@@ -52,6 +52,15 @@ int main(int argc, char** argv) {
   cli::register_key_commands(app, runner);
   cli::register_bundle_commands(app, runner);
   cli::register_images_commands(app, runner);
+  cli::register_install_commands(app, runner);
+  // Words after `--` are handed to the command untouched (install passes them to k3s).
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--") {
+      runner.passthrough.assign(argv + i + 1, argv + argc);
+      argc = i;
+      break;
+    }
+  }
   app.parse_complete_callback([&] {
     if (verbose) core::log::set_level(core::log::Level::kDebug);
   });

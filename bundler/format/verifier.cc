@@ -1,5 +1,13 @@
 #include "bundler/format/verifier.h"
 
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <functional>
 #include <set>
 #include <vector>
 
@@ -10,18 +18,23 @@
 #include "core/base/strings.h"
 #include "core/base/time.h"
 #include "core/crypto/hashing_stream.h"
+#include "core/fs/fd.h"
+#include "core/fs/files.h"
 
 namespace bundler {
 namespace {
 
 using core::Errc;
 
-// One tar entry's data: hashed, size-limited and forwarded to the consumer as it is read,
-// either pulled through read() by a nested parser or drained whole.
+// Supplies a file's bytes block by block; an empty block marks its end.
+using BlockReader = std::function<core::Result<std::string_view>()>;
+
+// One file's data: hashed, size-limited and forwarded to the consumer as it is read, either
+// pulled through read() by a nested parser or drained whole.
 class EntryStream : public core::ByteSource {
  public:
-  EntryStream(core::TarReader& reader, const FileRecord& file, EntryConsumer* consumer)
-      : reader_(reader), file_(file), consumer_(consumer) {}
+  EntryStream(BlockReader next, const FileRecord& file, EntryConsumer* consumer)
+      : next_(std::move(next)), file_(file), consumer_(consumer) {}
 
   core::Result<size_t> read(char* buf, size_t n) override {
     if (pos_ == block_.size()) {
@@ -56,7 +69,7 @@ class EntryStream : public core::ByteSource {
 
  private:
   core::Result<std::string_view> next_block() {
-    std::string_view block = K3A_TRY(reader_.read_block());
+    std::string_view block = K3A_TRY(next_());
     seen_ += block.size();
     if (seen_ > file_.size) {
       return core::failf(Errc::kIntegrity, "{}: longer than the {} bytes bundle.json lists",
@@ -67,7 +80,7 @@ class EntryStream : public core::ByteSource {
     return block;
   }
 
-  core::TarReader& reader_;
+  BlockReader next_;
   const FileRecord& file_;
   EntryConsumer* consumer_;
   core::Sha256 hash_;
@@ -75,6 +88,22 @@ class EntryStream : public core::ByteSource {
   std::string_view block_;
   size_t pos_ = 0;
 };
+
+// Checks one file's bytes against its record (and, for image archives, every blob) while
+// handing them to the consumer.
+core::Result<void> verify_file(BlockReader next, const FileRecord& file, VerifyReport& report,
+                               EntryConsumer* consumer) {
+  if (consumer) K3A_CHECK(consumer->begin(file));
+  EntryStream stream(std::move(next), file, consumer);
+  if (file.role == FileRole::kImages) {
+    report.image_blobs += K3A_TRY(check_image_archive(stream, report.manifest, file));
+  }
+  K3A_CHECK(stream.drain());
+  K3A_CHECK(stream.check());
+  if (consumer) K3A_CHECK(consumer->end(file));
+  report.file_bytes += file.size;
+  return {};
+}
 
 core::Result<std::string> read_small_entry(core::TarReader& reader, const char* expected_path,
                                            uint64_t limit) {
@@ -136,6 +165,50 @@ core::Result<void> check_manifest_header(const BundleManifest& m, const VerifyOp
   return {};
 }
 
+// Signatures over bundle.json first, then its contents.
+core::Result<void> check_manifest(const VerifyOptions& options, VerifyReport& report) {
+  if (!options.skip_signatures) {
+    auto sigs = K3A_TRY(parse_signatures(report.signatures_bytes));
+    report.signed_by =
+        K3A_TRY(check_signatures(report.manifest_bytes, sigs, options.trusted, options.threshold));
+  }
+  report.manifest = K3A_TRY(parse_manifest(report.manifest_bytes));
+  return check_manifest_header(report.manifest, options, report);
+}
+
+// Opens a regular file below dirfd without following any symlink on the way.
+core::Result<core::Fd> open_beneath(int dirfd, const std::string& dir, const std::string& rel) {
+  struct open_how how {};
+  how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  long fd = ::syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof how);
+  if (fd < 0) {
+    if (errno == ELOOP || errno == EXDEV) {
+      return core::failf(Errc::kIntegrity, "{}: a symlink on the way; refused", core::quote(rel));
+    }
+    return core::fail_errno(errno, "open " + core::join_path(dir, rel));
+  }
+  core::Fd out(static_cast<int>(fd));
+  struct stat st {};
+  if (::fstat(out.get(), &st) != 0) return core::fail_errno(errno, "stat " + rel);
+  if (!S_ISREG(st.st_mode)) {
+    return core::failf(Errc::kIntegrity, "{}: not a regular file", core::quote(rel));
+  }
+  return out;
+}
+
+core::Result<std::string> read_small_file(int dirfd, const std::string& dir, const char* rel,
+                                          uint64_t limit) {
+  core::Fd fd = K3A_TRY(open_beneath(dirfd, dir, rel));
+  uint64_t size = K3A_TRY(fd.size());
+  if (size > limit) {
+    return core::failf(Errc::kTooLarge, "{} is {} bytes, over the limit of {}", rel, size, limit);
+  }
+  std::string out(size, '\0');
+  K3A_CHECK(fd.read_exact(out.data(), size));
+  return out;
+}
+
 core::Result<void> verify_entries(core::TarReader& reader, VerifyReport& report,
                                   EntryConsumer* consumer) {
   const BundleManifest& m = report.manifest;
@@ -143,15 +216,7 @@ core::Result<void> verify_entries(core::TarReader& reader, VerifyReport& report,
   while (auto entry = K3A_TRY(reader.next())) {
     const FileRecord* file = nullptr;
     K3A_CHECK(check_header(*entry, m, seen, &file));
-    if (consumer) K3A_CHECK(consumer->begin(*file));
-    EntryStream stream(reader, *file, consumer);
-    if (file->role == FileRole::kImages) {
-      report.image_blobs += K3A_TRY(check_image_archive(stream, m, *file));
-    }
-    K3A_CHECK(stream.drain());
-    K3A_CHECK(stream.check());
-    if (consumer) K3A_CHECK(consumer->end(*file));
-    report.file_bytes += file->size;
+    K3A_CHECK(verify_file([&reader] { return reader.read_block(); }, *file, report, consumer));
   }
   for (const auto& f : m.files) {
     if (!seen.count(f.path)) {
@@ -180,17 +245,36 @@ core::Result<VerifyReport> verify_bundle(core::ByteSource& compressed, const Ver
   auto reader = K3A_TRY(core::TarReader::open(*zstd));
   VerifyReport report;
   report.manifest_bytes = K3A_TRY(read_small_entry(*reader, kManifestPath, kMaxManifestSize));
-  std::string sig_json = K3A_TRY(read_small_entry(*reader, kSignaturesPath, kMaxSignaturesSize));
-  if (!options.skip_signatures) {
-    auto sigs = K3A_TRY(parse_signatures(sig_json));
-    report.signed_by =
-        K3A_TRY(check_signatures(report.manifest_bytes, sigs, options.trusted, options.threshold));
-  }
-  report.manifest = K3A_TRY(parse_manifest(report.manifest_bytes));
-  K3A_CHECK(check_manifest_header(report.manifest, options, report));
+  report.signatures_bytes = K3A_TRY(read_small_entry(*reader, kSignaturesPath, kMaxSignaturesSize));
+  K3A_CHECK(check_manifest(options, report));
   K3A_CHECK(verify_entries(*reader, report, consumer));
   report.compressed_bytes = hashing.size();
   report.compressed_digest = hashing.finish();
+  return report;
+}
+
+core::Result<VerifyReport> verify_bundle_dir(const std::string& dir, const VerifyOptions& options,
+                                             EntryConsumer* consumer) {
+  core::Fd root = K3A_TRY(core::Fd::open(dir, O_RDONLY | O_DIRECTORY));
+  VerifyReport report;
+  report.manifest_bytes =
+      K3A_TRY(read_small_file(root.get(), dir, kManifestPath, kMaxManifestSize));
+  report.signatures_bytes =
+      K3A_TRY(read_small_file(root.get(), dir, kSignaturesPath, kMaxSignaturesSize));
+  K3A_CHECK(check_manifest(options, report));
+  std::string buf(1u << 20, '\0');
+  for (const FileRecord& file : report.manifest.files) {
+    core::Fd fd = K3A_TRY(open_beneath(root.get(), dir, file.path));
+    if (uint64_t size = K3A_TRY(fd.size()); size != file.size) {
+      return core::failf(Errc::kIntegrity, "{}: {} bytes, bundle.json says {}",
+                         core::quote(file.path), size, file.size);
+    }
+    auto next = [&]() -> core::Result<std::string_view> {
+      size_t got = K3A_TRY(fd.read_some(buf.data(), buf.size()));
+      return std::string_view(buf.data(), got);
+    };
+    K3A_CHECK(verify_file(next, file, report, consumer));
+  }
   return report;
 }
 

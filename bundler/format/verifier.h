@@ -43,6 +43,7 @@ class EntryConsumer {
 struct VerifyReport {
   BundleManifest manifest;
   std::string manifest_bytes;
+  std::string signatures_bytes;
   std::vector<std::string> signed_by;  // trusted key ids with valid signatures
   bool expired = false;                // only with allow_expired
   uint64_t compressed_bytes = 0;
@@ -65,5 +66,12 @@ core::Result<BundleHeader> read_bundle_header(core::ByteSource& compressed);
 // names the entry or key.
 core::Result<VerifyReport> verify_bundle(core::ByteSource& compressed, const VerifyOptions& options,
                                          EntryConsumer* consumer = nullptr);
+
+// The same checks on an unpacked bundle (`tar -xf site.tar.zst`): bundle.json and its
+// signatures, then every listed file, opened without following symlinks and read once (the
+// bytes checked are the bytes handed to the consumer). Files not listed are ignored; modes are
+// not compared (extraction applies the umask). No detached signature or tar-level checks.
+core::Result<VerifyReport> verify_bundle_dir(const std::string& dir, const VerifyOptions& options,
+                                             EntryConsumer* consumer = nullptr);
 
 }  // namespace bundler

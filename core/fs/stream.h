@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "core/base/error.h"
+#include "core/base/progress.h"
 #include "core/fs/fd.h"
 
 namespace core {
@@ -88,5 +89,20 @@ class BufferedSink : public ByteSink {
 
 // Reads a source to its end into a sink; returns the byte count.
 Result<uint64_t> copy_stream(ByteSource& in, ByteSink& out);
+
+// Advances a progress display as bytes are read through it.
+class ProgressSource : public ByteSource {
+ public:
+  ProgressSource(ByteSource& in, Progress& progress) : in_(in), progress_(progress) {}
+  Result<size_t> read(char* buf, size_t n) override {
+    size_t got = K3A_TRY(in_.read(buf, n));
+    progress_.advance(got);
+    return got;
+  }
+
+ private:
+  ByteSource& in_;
+  Progress& progress_;
+};
 
 }  // namespace core

@@ -1,0 +1,503 @@
+#include "installer/install.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "bundler/format/signatures.h"
+#include "bundler/format/verifier.h"
+#include "core/base/progress.h"
+#include "core/base/strings.h"
+#include "core/base/time.h"
+#include "core/crypto/sha256.h"
+#include "core/fs/files.h"
+#include "core/fs/stream.h"
+#include "installer/preflight.h"
+#include "installer/render.h"
+#include "installer/service.h"
+
+namespace installer {
+namespace {
+
+using bundler::BundleManifest;
+using bundler::FileRecord;
+using bundler::FileRole;
+using core::Errc;
+
+constexpr char kTrustDir[] = "/etc/rancher/k3s/airgap/trust";
+
+bool is_dir(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+core::Result<std::vector<core::PublicKey>> trusted_keys(const Plan& plan,
+                                                        const InstallOptions& options) {
+  std::vector<std::string> paths = options.trust;
+  if (paths.empty() && is_dir(plan.host(kTrustDir))) {
+    DIR* d = ::opendir(plan.host(kTrustDir).c_str());
+    while (dirent* e = d ? ::readdir(d) : nullptr) {
+      std::string name = e->d_name;
+      if (name.ends_with(".pub")) paths.push_back(plan.host(kTrustDir) + "/" + name);
+    }
+    if (d) ::closedir(d);
+    std::sort(paths.begin(), paths.end());
+  }
+  if (paths.empty()) {
+    return core::failf(Errc::kUnauthorized,
+                       "no trusted keys: pass --trust KEY.pub or put keys in {} "
+                       "(--insecure-skip-verify installs an unsigned bundle)",
+                       kTrustDir);
+  }
+  return bundler::load_trusted_keys(paths);
+}
+
+// The bundle as a byte source read from one open file: the header pass and the verifying pass
+// read the same inode, and the pass that stages is the pass that verifies.
+class BundleInput {
+ public:
+  static core::Result<BundleInput> open(const std::string& path) {
+    BundleInput in;
+    in.path = path;
+    in.dir = is_dir(path);
+    if (!in.dir) {
+      in.fd = K3A_TRY(core::Fd::open(path, O_RDONLY));
+      in.size = K3A_TRY(in.fd.size());
+    }
+    return in;
+  }
+
+  // bundle.json and bundle.json.sig, unverified.
+  core::Result<bundler::BundleHeader> header() {
+    if (dir) {
+      return bundler::BundleHeader{
+          K3A_TRY(core::read_file(path + "/" + bundler::kManifestPath, bundler::kMaxManifestSize)),
+          K3A_TRY(
+              core::read_file(path + "/" + bundler::kSignaturesPath, bundler::kMaxSignaturesSize))};
+    }
+    K3A_CHECK(rewind());
+    core::FdSource src(fd);
+    return bundler::read_bundle_header(src);
+  }
+
+  core::Result<bundler::VerifyReport> verify(const bundler::VerifyOptions& options,
+                                             bundler::EntryConsumer* consumer) {
+    if (dir) return bundler::verify_bundle_dir(path, options, consumer);
+    K3A_CHECK(rewind());
+    core::FdSource src(fd);
+    core::Progress progress("installing " + core::base_name(path), size);
+    core::ProgressSource counted(src, progress);
+    auto report = bundler::verify_bundle(counted, options, consumer);
+    progress.finish();
+    return report;
+  }
+
+  std::string path;
+  bool dir = false;
+  core::Fd fd;
+  uint64_t size = 0;
+
+ private:
+  core::Result<void> rewind() {
+    if (::lseek(fd.get(), 0, SEEK_SET) != 0) return core::fail_errno(errno, "seek " + path);
+    return {};
+  }
+};
+
+const FileRecord* find_artifact(const BundleManifest& m, std::string_view name) {
+  for (const auto& f : m.files) {
+    if (f.role == FileRole::kArtifact && f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+uint64_t payload_bytes(const BundleManifest& m, const std::string& arch) {
+  uint64_t n = 0;
+  for (const auto& f : m.files) {
+    if (f.arch.empty() || f.arch == arch) n += f.size;
+  }
+  return n;
+}
+
+// Replaces `host_path` with a symlink to `target` atomically (a fresh link renamed over it).
+core::Result<void> place_link(const std::string& host_path, const std::string& target) {
+  char buf[4096];
+  ssize_t n = ::readlink(host_path.c_str(), buf, sizeof buf);
+  if (n >= 0 && std::string_view(buf, n) == target) return {};
+  struct stat st {};
+  if (::lstat(host_path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return core::failf(Errc::kConflict, "{} is a directory; refusing to replace it", host_path);
+  }
+  K3A_CHECK(core::make_dirs(core::dir_name(host_path)));
+  std::string tmp = host_path + ".k3a-link";
+  ::unlink(tmp.c_str());
+  if (::symlink(target.c_str(), tmp.c_str()) != 0) return core::fail_errno(errno, "symlink " + tmp);
+  if (::rename(tmp.c_str(), host_path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return core::fail_errno(err, "rename " + tmp);
+  }
+  return core::fsync_dir(core::dir_name(host_path));
+}
+
+// `message` names the file as upstream's log line does ("env: Creating environment file").
+core::Result<void> place_file(const Plan& plan, const std::string& path, const std::string& text,
+                              mode_t mode, Reporter& reporter, const char* message) {
+  reporter.info(fmt::format("{} {}", message, path));
+  std::string host = plan.host(path);
+  struct stat st {};
+  if (::lstat(host.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == mode) {
+    auto old = core::read_file(host, text.size() + 1);
+    if (old && *old == text) return {};  // unchanged: leave the file (and its mtime) alone
+  }
+  K3A_CHECK(core::make_dirs(core::dir_name(host)));
+  return core::write_file_atomic(host, text, mode);
+}
+
+bool command_on_path(const Plan& plan, const std::string& name) {
+  const char* path = ::getenv("PATH");
+  for (auto dir : core::split(path ? path : "/usr/sbin:/usr/bin:/sbin:/bin", ':')) {
+    if (!dir.empty() && ::access(plan.host(std::string(dir) + "/" + name).c_str(), X_OK) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+core::Result<void> create_symlinks(const Plan& plan, Reporter& reporter) {
+  if (plan.symlink == SymlinkMode::kSkip) return {};
+  for (const char* cmd : {"kubectl", "crictl", "ctr"}) {
+    std::string link = plan.host(plan.bin_dir + "/" + cmd);
+    struct stat st {};
+    bool exists = ::lstat(link.c_str(), &st) == 0;
+    if (plan.symlink == SymlinkMode::kForce || (!exists && !command_on_path(plan, cmd))) {
+      reporter.info(fmt::format("Creating {}/{} symlink to k3s", plan.bin_dir, cmd));
+      K3A_CHECK(place_link(link, "k3s"));
+    } else {
+      reporter.info(fmt::format("Skipping {}/{} symlink to k3s, {}", plan.bin_dir, cmd,
+                                exists ? "already exists" : "command exists in PATH"));
+    }
+  }
+  return {};
+}
+
+// Links under the data dir that point into airgap/current: image archives and lists, and (for
+// servers) the bundle's manifests. Links into `current` for files the payload no longer has
+// are removed.
+core::Result<void> place_payload_links(const Plan& plan, const BundleManifest& m,
+                                       const std::string& arch) {
+  std::string current = plan.airgap_dir() + "/current/";
+  std::string images = plan.data_dir + "/agent/images/";
+  std::string manifests = plan.data_dir + "/server/manifests/";
+  std::set<std::string> wanted;
+  for (const FileRecord& f : m.files) {
+    if (!f.arch.empty() && f.arch != arch) continue;
+    std::string link;
+    if (f.role == FileRole::kImages || f.role == FileRole::kImageList) {
+      link = images + core::base_name(f.path);
+    } else if (f.role == FileRole::kManifest && plan.command == "server" &&
+               f.path.starts_with("manifests/")) {
+      link = manifests + f.path.substr(10);
+    } else {
+      continue;
+    }
+    K3A_CHECK(place_link(plan.host(link), current + f.path));
+    wanted.insert(plan.host(link));
+  }
+  for (const std::string& dir : {images, manifests}) {
+    DIR* d = ::opendir(plan.host(dir).c_str());
+    if (!d) continue;
+    std::vector<std::string> stale;
+    while (dirent* e = ::readdir(d)) {
+      std::string p = plan.host(dir) + e->d_name;
+      char buf[4096];
+      ssize_t n = ::readlink(p.c_str(), buf, sizeof buf);
+      if (n > 0 && std::string_view(buf, n).starts_with(current) && !wanted.count(p)) {
+        stale.push_back(p);
+      }
+    }
+    ::closedir(d);
+    for (const auto& p : stale) ::unlink(p.c_str());
+  }
+  return {};
+}
+
+// Everything outside the payload that install.sh writes, in its order.
+core::Result<void> place_service_files(const Plan& plan, Reporter& reporter) {
+  if (!plan.bin_dir_read_only) {
+    K3A_CHECK(create_symlinks(plan, reporter));
+    K3A_CHECK(place_file(plan, plan.killall_script(), render_killall(plan), 0755, reporter,
+                         "Creating killall script"));
+    K3A_CHECK(place_file(plan, plan.uninstall_script(), render_uninstall(plan), 0755, reporter,
+                         "Creating uninstall script"));
+  } else {
+    reporter.info("Read-only bin directory: skipping symlinks, killall and uninstall scripts");
+  }
+  K3A_CHECK(place_file(plan, plan.env_file(), render_env_file(plan), 0600, reporter,
+                       "env: Creating environment file"));
+  if (plan.init == InitSystem::kOpenrc) {
+    K3A_CHECK(place_file(plan, "/etc/init.d/" + plan.service_name, render_openrc_script(plan), 0755,
+                         reporter, "openrc: Creating service file"));
+    K3A_CHECK(place_file(plan, "/etc/logrotate.d/" + plan.service_name, render_logrotate(plan),
+                         0644, reporter, "logrotate: Creating"));
+  } else if (plan.init == InitSystem::kSystemd) {
+    K3A_CHECK(place_file(plan, plan.unit_file(), render_systemd_unit(plan), 0644, reporter,
+                         "systemd: Creating service file"));
+  }
+  return {};
+}
+
+core::Result<void> check_loose_binary(const Plan& plan, const std::string& arch,
+                                      Reporter& reporter) {
+  std::string bin = plan.host(plan.bin_dir + "/k3s");
+  if (::access(bin.c_str(), X_OK) != 0) {
+    return core::failf(Errc::kNotFound, "Executable k3s binary not found at {}/k3s", plan.bin_dir);
+  }
+  std::string sums = plan.host(plan.bin_dir + "/sha256sum-" + arch + ".txt");
+  if (!core::path_exists(sums)) return {};
+  std::string asset = arch == "amd64" ? "k3s" : arch == "arm" ? "k3s-armhf" : "k3s-" + arch;
+  std::string expected;
+  std::string text = K3A_TRY(core::read_file(sums));
+  for (auto line : core::split(text, '\n')) {
+    auto f = core::split(core::trim(line), ' ');
+    if (f.size() >= 2 && (f.back() == asset || f.back() == "*" + asset)) expected = f.front();
+  }
+  if (expected.empty()) {
+    return core::failf(Errc::kIntegrity, "{} has no line for {}", sums, asset);
+  }
+  std::string actual = K3A_TRY(core::sha256_file(bin));
+  if (actual != expected) {
+    return core::failf(Errc::kIntegrity, "{}/k3s: sha256 {} does not match {} ({})", plan.bin_dir,
+                       actual, core::base_name(sums), expected);
+  }
+  reporter.info(fmt::format("Verified {}/k3s against {}", plan.bin_dir, core::base_name(sums)));
+  return {};
+}
+
+core::Result<void> run_preflight(const Plan& plan, const InstallOptions& options,
+                                 const PreflightInput& input, Reporter& reporter) {
+  std::vector<Finding> findings = preflight(plan, options.arch, input);
+  const Finding* fatal = nullptr;
+  for (const Finding& f : findings) {
+    if (f.fatal && !fatal) fatal = &f;
+    if (!f.fatal) reporter.warn(f.message);
+  }
+  if (fatal) return core::failf(Errc::kInvalid, "preflight {}: {}", fatal->check, fatal->message);
+  return {};
+}
+
+// Refuses rollbacks, equivocation and expiry by the store's record (overrides warn loudly).
+core::Result<void> check_policy(const StoreState& state, const BundleManifest& m,
+                                const std::string& digest, const InstallOptions& options,
+                                Reporter& reporter, bool* expired_override) {
+  if (auto it = state.seen.find(m.sequence); it != state.seen.end() && it->second != digest) {
+    return core::failf(Errc::kConflict,
+                       "equivocation: sequence {} was installed from a bundle.json with sha256 "
+                       "{}; this bundle claims the same sequence with {}",
+                       m.sequence, it->second, digest);
+  }
+  bool reinstall = state.current && state.current->digest == digest;
+  if (m.sequence < state.highest_sequence && !reinstall) {
+    if (!options.allow_downgrade) {
+      return core::failf(Errc::kConflict,
+                         "rollback: bundle sequence {} is lower than the installed {} "
+                         "(--allow-downgrade overrides)",
+                         m.sequence, state.highest_sequence);
+    }
+    reporter.warn(fmt::format("DOWNGRADE allowed by --allow-downgrade: sequence {} < {}",
+                              m.sequence, state.highest_sequence));
+  }
+  if (m.expires && options.now > K3A_TRY(core::parse_rfc3339(*m.expires))) {
+    if (!options.allow_expired) {
+      return core::failf(Errc::kExpired, "bundle {} (sequence {}) expired at {}", m.name,
+                         m.sequence, *m.expires);
+    }
+    reporter.warn(
+        fmt::format("EXPIRED bundle installed by --allow-expired: expired at {}", *m.expires));
+    *expired_override = true;
+  }
+  return {};
+}
+
+// The k3s-facing placement and start shared by install and rollback.
+core::Result<InstallResult> finish(const Plan& plan, const InstallOptions& options,
+                                   const BundleManifest* m, const std::string& pre_hash,
+                                   Reporter& reporter, InstallResult result) {
+  if (m) {
+    if (!plan.skip_download.binary && !plan.bin_dir_read_only) {
+      const FileRecord* k3s = find_artifact(*m, "k3s");
+      K3A_CHECK(place_link(plan.host(plan.bin_dir + "/k3s"),
+                           plan.airgap_dir() + "/current/" + k3s->path));
+      reporter.info(fmt::format("Installing k3s to {}/k3s", plan.bin_dir));
+    }
+    if (const FileRecord* self = find_artifact(*m, "k3s-airgap"); self && !plan.bin_dir_read_only) {
+      K3A_CHECK(place_link(plan.host(plan.bin_dir + "/k3s-airgap"),
+                           plan.airgap_dir() + "/current/" + self->path));
+    }
+    K3A_CHECK(place_payload_links(plan, *m, options.arch));
+  }
+  K3A_CHECK(place_service_files(plan, reporter));
+  result.changed = service_hash(plan) != pre_hash;
+  result.started = K3A_TRY(enable_and_start(plan, options.supervise, result.changed, reporter));
+  return result;
+}
+
+core::Result<InstallResult> install_loose(const Plan& plan, const InstallOptions& options,
+                                          Reporter& reporter) {
+  if (!plan.skip_download.binary) {
+    return core::fail(Errc::kInvalid,
+                      "no bundle given: pass BUNDLE (a .tar.zst or an unpacked bundle), or set "
+                      "INSTALL_K3S_SKIP_DOWNLOAD=true to use the k3s binary already at "
+                      "INSTALL_K3S_BIN_DIR");
+  }
+  K3A_CHECK(check_loose_binary(plan, options.arch, reporter));
+  K3A_CHECK(run_preflight(
+      plan, options, {.host_checks = plan.root.empty(), .skip = options.skip_preflight}, reporter));
+  std::string pre = service_hash(plan);
+  return finish(plan, options, nullptr, pre, reporter, {});
+}
+
+}  // namespace
+
+core::Result<InstallResult> install(const Plan& plan, const InstallOptions& options,
+                                    Reporter& reporter) {
+  K3A_CHECK(check_supervisor(plan, options.supervise));
+  if (options.bundle.empty()) return install_loose(plan, options, reporter);
+
+  // Authenticate bundle.json first: policy and preflight decisions rest on signed values.
+  BundleInput input = K3A_TRY(BundleInput::open(options.bundle));
+  bundler::VerifyOptions vopts{.threshold = options.threshold,
+                               .skip_signatures = options.insecure_skip_verify,
+                               .allow_expired = true,  // decided by check_policy
+                               .now = options.now};
+  if (options.insecure_skip_verify) {
+    reporter.warn(
+        "--insecure-skip-verify: signatures NOT checked; contents still verified "
+        "against bundle.json");
+  } else {
+    vopts.trusted = K3A_TRY(trusted_keys(plan, options));
+  }
+  auto header = input.header();
+  if (!header) return std::unexpected(std::move(header.error()).context(options.bundle));
+  if (!options.insecure_skip_verify) {
+    auto sigs = K3A_TRY(bundler::parse_signatures(header->signatures_json));
+    auto signers =
+        bundler::check_signatures(header->manifest_json, sigs, vopts.trusted, vopts.threshold);
+    if (!signers) return std::unexpected(std::move(signers.error()).context(options.bundle));
+  }
+  BundleManifest m = K3A_TRY(bundler::parse_manifest(header->manifest_json));
+  std::string digest = core::Sha256::hex_of(header->manifest_json);
+
+  if (!plan.version.empty() && plan.version != m.k3s_version) {
+    return core::failf(Errc::kInvalid, "INSTALL_K3S_VERSION is {} but the bundle carries k3s {}",
+                       plan.version, m.k3s_version);
+  }
+  bool manage_binary = !plan.skip_download.binary && !plan.bin_dir_read_only;
+  if (manage_binary && !find_artifact(m, "k3s")) {
+    return core::fail(Errc::kInvalid,
+                      "the bundle carries no k3s binary (an artifact named k3s); set "
+                      "INSTALL_K3S_SKIP_DOWNLOAD=binary to keep the one in INSTALL_K3S_BIN_DIR");
+  }
+  if (!manage_binary) K3A_CHECK(check_loose_binary(plan, options.arch, reporter));
+  K3A_CHECK(run_preflight(plan, options,
+                          {.bundle_arch = m.arch,
+                           .needed_bytes = payload_bytes(m, options.arch),
+                           .host_checks = plan.root.empty(),
+                           .skip = options.skip_preflight},
+                          reporter));
+
+  Store store = K3A_TRY(Store::open(plan.host(plan.airgap_dir())));
+  InstalledVersion v{.id = version_id(m.sequence, digest),
+                     .name = m.name,
+                     .sequence = m.sequence,
+                     .digest = digest,
+                     .k3s_version = m.k3s_version,
+                     .expires = m.expires.value_or("")};
+  K3A_CHECK(check_policy(store.state(), m, digest, options, reporter, &v.expired_override));
+  std::string pre = service_hash(plan);
+
+  InstallResult result;
+  result.installed = v;
+  bool same = store.state().current && store.state().current->id == v.id &&
+              core::path_exists(store.version_dir(v.id));
+  std::unique_ptr<Staging> staging;
+  if (!same) staging = K3A_TRY(store.begin_staging(options.arch));
+  reporter.info(fmt::format("Verifying bundle {} ({} sequence {}, k3s {}){}", options.bundle,
+                            m.name, m.sequence, m.k3s_version,
+                            same ? ": already installed, nothing to stage" : ""));
+  auto report = input.verify(vopts, staging.get());
+  if (!report) return std::unexpected(std::move(report.error()).context(options.bundle));
+  if (core::Sha256::hex_of(report->manifest_bytes) != digest) {
+    return core::failf(Errc::kIntegrity, "{}: bundle.json changed while being installed",
+                       options.bundle);
+  }
+  if (!input.dir && !options.insecure_skip_verify && core::path_exists(options.bundle + ".sig")) {
+    std::string sig = K3A_TRY(core::read_file(options.bundle + ".sig", 4096));
+    auto key = bundler::check_detached_signature(sig, report->compressed_digest, vopts.trusted);
+    if (!key) return std::unexpected(std::move(key.error()).context(options.bundle + ".sig"));
+  }
+  if (same) {
+    K3A_CHECK(store.record(v));
+  } else {
+    K3A_CHECK(staging->add_file(bundler::kManifestPath, report->manifest_bytes, 0644));
+    K3A_CHECK(staging->add_file(bundler::kSignaturesPath, report->signatures_bytes, 0644));
+    K3A_CHECK(store.commit(*staging, v));
+    result.staged = true;
+    reporter.info(fmt::format("Switched {}/current to versions/{}", plan.airgap_dir(), v.id));
+  }
+  return finish(plan, options, &m, pre, reporter, result);
+}
+
+core::Result<InstallResult> rollback(const Plan& plan, const InstallOptions& options,
+                                     Reporter& reporter) {
+  K3A_CHECK(check_supervisor(plan, options.supervise));
+  Store store = K3A_TRY(Store::open(plan.host(plan.airgap_dir())));
+  std::string pre = service_hash(plan);
+  InstalledVersion back = K3A_TRY(store.rollback());
+  reporter.info(fmt::format("Rolled back to {} sequence {} (k3s {}, versions/{})", back.name,
+                            back.sequence, back.k3s_version, back.id));
+  std::string json = K3A_TRY(core::read_file(store.version_dir(back.id) + "/bundle.json"));
+  BundleManifest m = K3A_TRY(bundler::parse_manifest(json));
+  InstallResult result;
+  result.installed = back;
+  result.staged = true;
+  return finish(plan, options, &m, pre, reporter, result);
+}
+
+core::Result<void> uninstall(const Plan& plan, Reporter& reporter) {
+  if (plan.root.empty()) {
+    std::string script = plan.uninstall_script();
+    if (!core::path_exists(script)) {
+      return core::failf(Errc::kNotFound, "{} not found: is {} installed?", script,
+                         plan.service_name);
+    }
+    reporter.info("Running " + script);
+    return run_script(script);
+  }
+  for (const std::string& p :
+       {plan.unit_file(), plan.env_file(), "/etc/init.d/" + plan.service_name,
+        "/etc/logrotate.d/" + plan.service_name, plan.uninstall_script()}) {
+    ::unlink(plan.host(p).c_str());
+  }
+  for (const char* cmd : {"kubectl", "crictl", "ctr"}) {
+    std::string link = plan.host(plan.bin_dir + "/" + cmd);
+    struct stat st {};
+    if (::lstat(link.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) ::unlink(link.c_str());
+  }
+  for (const std::string& p :
+       {plan.bin_dir + "/k3s", plan.bin_dir + "/k3s-airgap", plan.killall_script()}) {
+    ::unlink(plan.host(p).c_str());
+  }
+  for (const std::string& d : {std::string("/etc/rancher/k3s"), std::string("/run/k3s"),
+                               plan.data_dir, std::string("/var/lib/kubelet")}) {
+    K3A_CHECK(core::remove_all(plan.host(d)));
+  }
+  reporter.info(fmt::format("Removed {} from {}", plan.service_name, plan.root));
+  return {};
+}
+
+}  // namespace installer

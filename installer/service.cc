@@ -1,0 +1,196 @@
+#include "installer/service.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <thread>
+
+#include "core/base/strings.h"
+#include "core/crypto/sha256.h"
+#include "core/fs/files.h"
+#include "core/proc/process.h"
+
+namespace installer {
+namespace {
+
+using core::Errc;
+
+// The host path of a target path, following absolute symlinks inside the root (a link made for
+// the target system points at target paths, not at the tree's copy).
+std::string resolve(const Plan& plan, std::string path) {
+  for (int i = 0; i < 8 && !plan.root.empty(); ++i) {
+    char buf[4096];
+    ssize_t n = ::readlink(plan.host(path).c_str(), buf, sizeof buf);
+    if (n <= 0) break;
+    std::string target(buf, n);
+    path = target.starts_with('/') ? target : core::dir_name(path) + "/" + target;
+  }
+  return plan.host(path);
+}
+
+std::string file_hash(const std::string& host_path) {
+  auto h = core::sha256_file(host_path);
+  return h ? *h : "";
+}
+
+core::Result<void> run(const std::vector<std::string>& argv) {
+  auto out = K3A_TRY(core::run_command(argv));
+  if (out.exit_code != 0) {
+    return core::failf(Errc::kIo, "{} failed (exit {}): {}", argv.front(), out.exit_code,
+                       core::trim(out.out));
+  }
+  return {};
+}
+
+pid_t running_pid(const Plan& plan) {
+  auto text = core::read_file(supervise_pidfile(plan), 64);
+  if (!text) return 0;
+  auto pid = core::parse_u64(core::trim(*text));
+  if (!pid || *pid == 0 || ::kill(static_cast<pid_t>(*pid), 0) != 0) return 0;
+  return static_cast<pid_t>(*pid);
+}
+
+void stop_supervised(pid_t pid) {
+  ::kill(-pid, SIGTERM);
+  for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (::kill(pid, 0) == 0) ::kill(-pid, SIGKILL);
+}
+
+// Starts k3s detached (its own session), stdout and stderr appended to the log.
+core::Result<pid_t> start_supervised(const Plan& plan) {
+  std::string bin = resolve(plan, plan.bin_dir + "/k3s");
+  std::string log = supervise_log(plan);
+  K3A_CHECK(core::make_dirs(core::dir_name(log)));
+  K3A_CHECK(core::make_dirs(core::dir_name(supervise_pidfile(plan))));
+  std::vector<std::string> args{bin, plan.command};
+  args.insert(args.end(), plan.args.begin(), plan.args.end());
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return core::fail_errno(errno, "pipe");
+  pid_t child = ::fork();
+  if (child < 0) return core::fail_errno(errno, "fork");
+  if (child == 0) {
+    ::setsid();
+    pid_t daemon = ::fork();
+    if (daemon == 0) {
+      int null = ::open("/dev/null", O_RDONLY);
+      int out = ::open(log.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0600);
+      if (null < 0 || out < 0) ::_exit(127);
+      ::dup2(null, 0);
+      ::dup2(out, 1);
+      ::dup2(out, 2);
+      for (const auto& [k, v] : plan.service_env) ::setenv(k.c_str(), v.c_str(), 1);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(bin.c_str(), argv.data());
+      ::_exit(127);
+    }
+    (void)!::write(fds[1], &daemon, sizeof daemon);
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  pid_t daemon = -1;
+  ssize_t n = ::read(fds[0], &daemon, sizeof daemon);
+  ::close(fds[0]);
+  ::waitpid(child, nullptr, 0);
+  if (n != sizeof daemon || daemon <= 0) return core::fail(Errc::kIo, "could not start " + bin);
+  K3A_CHECK(core::write_file_atomic(supervise_pidfile(plan), std::to_string(daemon) + "\n"));
+  return daemon;
+}
+
+}  // namespace
+
+std::string supervise_pidfile(const Plan& plan) {
+  return plan.host("/var/run/" + plan.service_name + ".pid");
+}
+std::string supervise_log(const Plan& plan) {
+  return plan.host("/var/log/" + plan.service_name + ".log");
+}
+
+core::Result<void> check_supervisor(const Plan& plan, bool supervise) {
+  if (plan.init == InitSystem::kNone && !supervise && plan.root.empty() && !plan.skip_enable) {
+    return core::fail(Errc::kUnsupported,
+                      "Can not find systemd or openrc to use as a process supervisor for k3s "
+                      "(--supervise runs k3s in the background instead)");
+  }
+  return {};
+}
+
+std::string service_hash(const Plan& plan) {
+  std::string unit =
+      plan.init == InitSystem::kOpenrc ? "/etc/init.d/" + plan.service_name : plan.unit_file();
+  return file_hash(resolve(plan, plan.bin_dir + "/k3s")) + " " + file_hash(plan.host(unit)) + " " +
+         file_hash(plan.host(plan.env_file()));
+}
+
+core::Result<bool> enable_and_start(const Plan& plan, bool supervise, bool changed,
+                                    Reporter& reporter) {
+  if (plan.skip_enable) return false;
+  bool restart = changed || plan.force_restart;
+  if (supervise) {
+    if (plan.skip_start) return false;
+    pid_t pid = running_pid(plan);
+    if (pid && !restart) {
+      reporter.info("No change detected so skipping service start");
+      return false;
+    }
+    if (pid) {
+      reporter.info(fmt::format("Stopping {} (pid {})", plan.service_name, pid));
+      stop_supervised(pid);
+    }
+    pid = K3A_TRY(start_supervised(plan));
+    reporter.info(fmt::format("Started {} in the background: pid {} (pidfile {}), log {}",
+                              plan.service_name, pid, supervise_pidfile(plan),
+                              supervise_log(plan)));
+    return true;
+  }
+  if (!plan.root.empty()) {
+    reporter.info(fmt::format("Installed into {}: no service enabled or started there", plan.root));
+    return false;
+  }
+  if (plan.init == InitSystem::kSystemd) {
+    if (!core::path_exists("/run/systemd/system")) {
+      reporter.warn(
+          "systemd is not running on this host: the unit is written but not enabled "
+          "or started (--supervise runs k3s in the background instead)");
+      return false;
+    }
+    reporter.info(fmt::format("systemd: Enabling {} unit", plan.service_name));
+    K3A_CHECK(run({"systemctl", "enable", plan.unit_file()}));
+    K3A_CHECK(run({"systemctl", "daemon-reload"}));
+    if (plan.skip_start) return false;
+    if (!restart) {
+      reporter.info("No change detected so skipping service start");
+      return false;
+    }
+    reporter.info(fmt::format("systemd: Starting {}", plan.service_name));
+    K3A_CHECK(run({"systemctl", "restart", plan.service_name}));
+    return true;
+  }
+  reporter.info(fmt::format("openrc: Enabling {} service for default runlevel", plan.service_name));
+  K3A_CHECK(run({"rc-update", "add", plan.service_name, "default"}));
+  if (plan.skip_start) return false;
+  if (!restart) {
+    reporter.info("No change detected so skipping service start");
+    return false;
+  }
+  reporter.info(fmt::format("openrc: Starting {}", plan.service_name));
+  K3A_CHECK(run({"/etc/init.d/" + plan.service_name, "restart"}));
+  return true;
+}
+
+core::Result<void> run_script(const std::string& path) {
+  core::Process p = K3A_TRY(core::Process::start({.argv = {"/bin/sh", path}, .new_group = false}));
+  int code = K3A_TRY(p.wait());
+  if (code != 0) return core::failf(Errc::kIo, "{} exited with {}", path, code);
+  return {};
+}
+
+}  // namespace installer
