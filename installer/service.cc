@@ -76,9 +76,9 @@ core::Result<pid_t> start_supervised(const Plan& plan) {
   pid_t child = ::fork();
   if (child < 0) return core::fail_errno(errno, "fork");
   if (child == 0) {
-    ::setsid();
     pid_t daemon = ::fork();
     if (daemon == 0) {
+      ::setsid();  // its own session and process group, which stop_supervised() signals
       int null = ::open("/dev/null", O_RDONLY);
       int out = ::open(log.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0600);
       if (null < 0 || out < 0) ::_exit(127);

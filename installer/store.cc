@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/base/strings.h"
+#include "core/crypto/sha256.h"
 #include "core/fs/files.h"
 #include "core/serde/json.h"
 
@@ -176,7 +177,36 @@ core::Result<Store> Store::open(const std::string& host_dir) {
     if (!state) return std::unexpected(std::move(state.error()).context(state_path));
     store.state_ = std::move(*state);
   }
+  K3A_CHECK(store.reconcile());
   return store;
+}
+
+// A crash between the flip of `current` and the state write leaves the link ahead of the
+// record. The link is what k3s runs, so the record follows it (rebuilt from that version's
+// bundle.json).
+core::Result<void> Store::reconcile() {
+  char buf[4096];
+  ssize_t n = ::readlink((dir_ + "/current").c_str(), buf, sizeof buf);
+  if (n <= 0) return {};
+  std::string_view target(buf, n);
+  if (!target.starts_with("versions/")) {
+    return core::failf(Errc::kIntegrity, "{}/current points outside versions/", dir_);
+  }
+  std::string id(target.substr(9));
+  if (state_.current && state_.current->id == id) return {};
+  std::string json = K3A_TRY(core::read_file(version_dir(id) + "/bundle.json"));
+  bundler::BundleManifest m = K3A_TRY(bundler::parse_manifest(json));
+  InstalledVersion v{.id = id,
+                     .name = m.name,
+                     .sequence = m.sequence,
+                     .digest = core::Sha256::hex_of(json),
+                     .k3s_version = m.k3s_version,
+                     .expires = m.expires.value_or("")};
+  if (state_.current) state_.previous = state_.current;
+  state_.current = v;
+  state_.highest_sequence = std::max(state_.highest_sequence, v.sequence);
+  state_.seen[v.sequence] = v.digest;
+  return save_state();
 }
 
 core::Result<std::unique_ptr<Staging>> Store::begin_staging(const std::string& arch) {

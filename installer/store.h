@@ -96,6 +96,7 @@ class Store {
   Store(std::string dir, core::Fd lock) : dir_(std::move(dir)), lock_(std::move(lock)) {}
   core::Result<void> point(const std::string& link, const std::string& id);
   core::Result<void> save_state();
+  core::Result<void> reconcile();
   core::Result<void> remove_unreferenced();
 
   std::string dir_;
