@@ -95,6 +95,9 @@ void register_install_commands(CLI::App& app, Runner& runner) {
   cmd->add_flag("--rollback", args->rollback, "Switch back to the previously installed bundle");
   cmd->add_flag("--supervise", args->options.supervise,
                 "No init system: run k3s in the background with a pidfile and log");
+  cmd->add_option("--ready-timeout", args->options.ready_timeout_s,
+                  "With --supervise and Type=notify: seconds k3s has to report ready")
+      ->capture_default_str();
   cmd->add_option("--skip-preflight", args->skip_preflight,
                   "Skip a check: arch, disk, route, resolv, cgroups, modules, selinux");
   add_output_flag(cmd, runner);

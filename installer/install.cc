@@ -342,7 +342,9 @@ core::Result<InstallResult> finish(const Plan& plan, const InstallOptions& optio
   }
   K3A_CHECK(place_service_files(plan, reporter));
   result.changed = service_hash(plan) != pre_hash;
-  result.started = K3A_TRY(enable_and_start(plan, options.supervise, result.changed, reporter));
+  result.started = K3A_TRY(enable_and_start(
+      plan, {.supervise = options.supervise, .ready_timeout_s = options.ready_timeout_s},
+      result.changed, reporter));
   return result;
 }
 
@@ -359,6 +361,21 @@ core::Result<InstallResult> install_loose(const Plan& plan, const InstallOptions
       plan, options, {.host_checks = plan.root.empty(), .skip = options.skip_preflight}, reporter));
   std::string pre = service_hash(plan);
   return finish(plan, options, nullptr, pre, reporter, {});
+}
+
+// Flips `current` back to the previous payload and re-places and restarts from it.
+core::Result<InstallResult> switch_back(Store& store, const Plan& plan,
+                                        const InstallOptions& options, Reporter& reporter) {
+  std::string pre = service_hash(plan);
+  InstalledVersion back = K3A_TRY(store.rollback());
+  reporter.info(fmt::format("Rolled back to {} sequence {} (k3s {}, versions/{})", back.name,
+                            back.sequence, back.k3s_version, back.id));
+  std::string json = K3A_TRY(core::read_file(store.version_dir(back.id) + "/bundle.json"));
+  BundleManifest m = K3A_TRY(bundler::parse_manifest(json));
+  InstallResult result;
+  result.installed = back;
+  result.staged = true;
+  return finish(plan, options, &m, pre, reporter, result);
 }
 
 }  // namespace
@@ -449,23 +466,26 @@ core::Result<InstallResult> install(const Plan& plan, const InstallOptions& opti
     result.staged = true;
     reporter.info(fmt::format("Switched {}/current to versions/{}", plan.airgap_dir(), v.id));
   }
-  return finish(plan, options, &m, pre, reporter, result);
+  auto done = finish(plan, options, &m, pre, reporter, result);
+  if (done || !result.staged || !store.state().previous) return done;
+  // The new payload did not come up: go back to the one that ran before.
+  uint64_t old_seq = store.state().previous->sequence;
+  reporter.warn(fmt::format("k3s failed to start from sequence {}: {}; switching back to {}",
+                            v.sequence, done.error().message(), old_seq));
+  auto back = switch_back(store, plan, options, reporter);
+  if (!back) {
+    return core::failf(done.error().code(), "{}; switching back also failed: {}",
+                       done.error().message(), back.error().message());
+  }
+  return core::failf(done.error().code(), "{}; rolled back to sequence {}", done.error().message(),
+                     old_seq);
 }
 
 core::Result<InstallResult> rollback(const Plan& plan, const InstallOptions& options,
                                      Reporter& reporter) {
   K3A_CHECK(check_supervisor(plan, options.supervise));
   Store store = K3A_TRY(Store::open(plan.host(plan.airgap_dir())));
-  std::string pre = service_hash(plan);
-  InstalledVersion back = K3A_TRY(store.rollback());
-  reporter.info(fmt::format("Rolled back to {} sequence {} (k3s {}, versions/{})", back.name,
-                            back.sequence, back.k3s_version, back.id));
-  std::string json = K3A_TRY(core::read_file(store.version_dir(back.id) + "/bundle.json"));
-  BundleManifest m = K3A_TRY(bundler::parse_manifest(json));
-  InstallResult result;
-  result.installed = back;
-  result.staged = true;
-  return finish(plan, options, &m, pre, reporter, result);
+  return switch_back(store, plan, options, reporter);
 }
 
 core::Result<void> uninstall(const Plan& plan, Reporter& reporter) {

@@ -32,7 +32,8 @@ struct InstallOptions {
   bool insecure_skip_verify = false;
   bool allow_downgrade = false;
   bool allow_expired = false;
-  bool supervise = false;  // no init system: run k3s in the background with a pidfile and log
+  bool supervise = false;     // no init system: run k3s in the background with a pidfile and log
+  int ready_timeout_s = 120;  // supervised Type=notify start: wait this long for READY=1
   std::set<std::string> skip_preflight;
   std::string arch;  // this host's architecture
   int64_t now = 0;
@@ -47,6 +48,8 @@ struct InstallResult {
 
 core::Result<InstallResult> install(const Plan& plan, const InstallOptions& options,
                                     Reporter& reporter);
+// When the service fails to (re)start on a newly switched payload and a previous one exists,
+// install switches back to it, restarts, and reports the failure with the rollback.
 // Switches back to the previous payload, re-points the links and restarts as install does.
 core::Result<InstallResult> rollback(const Plan& plan, const InstallOptions& options,
                                      Reporter& reporter);

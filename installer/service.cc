@@ -1,13 +1,19 @@
 #include "installer/service.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
+#include <cstring>
 #include <thread>
 
 #include "core/base/strings.h"
@@ -63,8 +69,54 @@ void stop_supervised(pid_t pid) {
   if (::kill(pid, 0) == 0) ::kill(-pid, SIGKILL);
 }
 
-// Starts k3s detached (its own session), stdout and stderr appended to the log.
-core::Result<pid_t> start_supervised(const Plan& plan) {
+// An abstract unix datagram socket for the sd_notify protocol (NOTIFY_SOCKET=@name), as
+// systemd offers Type=notify services; k3s sends READY=1 once it serves.
+core::Result<core::Fd> notify_socket(const std::string& name) {
+  core::Fd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return core::fail_errno(errno, "socket");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path + 1, name.data(), name.size());  // sun_path[0] = 0: abstract
+  socklen_t len = offsetof(sockaddr_un, sun_path) + 1 + name.size();
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+    return core::fail_errno(errno, "bind notify socket @" + name);
+  }
+  return fd;
+}
+
+// Waits for READY=1 on the socket, the process's exit, or the timeout.
+core::Result<void> wait_ready(const Plan& plan, pid_t pid, const core::Fd& sock, int timeout_s) {
+  core::Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd.valid()) return core::fail_errno(errno, "pidfd_open");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd fds[2] = {{sock.get(), POLLIN, 0}, {pidfd.get(), POLLIN, 0}};
+    if (::poll(fds, 2, 200) < 0 && errno != EINTR) return core::fail_errno(errno, "poll");
+    if (fds[0].revents & POLLIN) {
+      char buf[4096];
+      ssize_t n = ::recv(sock.get(), buf, sizeof buf, 0);
+      if (n > 0) {
+        for (auto line : core::split(std::string_view(buf, n), '\n')) {
+          if (line == "READY=1") return {};
+        }
+      }
+    }
+    if (fds[1].revents & POLLIN) {
+      return core::failf(Errc::kUnavailable, "k3s exited before it was ready (log {})",
+                         supervise_log(plan));
+    }
+  }
+  return core::failf(Errc::kTimeout, "k3s did not report ready within {} s (log {})", timeout_s,
+                     supervise_log(plan));
+}
+
+// Starts k3s detached (its own session), stdout and stderr appended to the log. With
+// Type=notify it must report READY=1 before this returns.
+core::Result<pid_t> start_supervised(const Plan& plan, int ready_timeout_s) {
+  bool notify = plan.systemd_type == "notify";
+  std::string notify_name = fmt::format("k3s-airgap-notify-{}", ::getpid());
+  core::Fd sock;
+  if (notify) sock = K3A_TRY(notify_socket(notify_name));
   std::string bin = resolve(plan, plan.bin_dir + "/k3s");
   std::string log = supervise_log(plan);
   K3A_CHECK(core::make_dirs(core::dir_name(log)));
@@ -86,6 +138,7 @@ core::Result<pid_t> start_supervised(const Plan& plan) {
       ::dup2(out, 1);
       ::dup2(out, 2);
       for (const auto& [k, v] : plan.service_env) ::setenv(k.c_str(), v.c_str(), 1);
+      if (notify) ::setenv("NOTIFY_SOCKET", ("@" + notify_name).c_str(), 1);
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
@@ -102,6 +155,7 @@ core::Result<pid_t> start_supervised(const Plan& plan) {
   ::waitpid(child, nullptr, 0);
   if (n != sizeof daemon || daemon <= 0) return core::fail(Errc::kIo, "could not start " + bin);
   K3A_CHECK(core::write_file_atomic(supervise_pidfile(plan), std::to_string(daemon) + "\n"));
+  if (notify) K3A_CHECK(wait_ready(plan, daemon, sock, ready_timeout_s));
   return daemon;
 }
 
@@ -130,8 +184,9 @@ std::string service_hash(const Plan& plan) {
          file_hash(plan.host(plan.env_file()));
 }
 
-core::Result<bool> enable_and_start(const Plan& plan, bool supervise, bool changed,
+core::Result<bool> enable_and_start(const Plan& plan, const StartOptions& start, bool changed,
                                     Reporter& reporter) {
+  bool supervise = start.supervise;
   if (plan.skip_enable) return false;
   bool restart = changed || plan.force_restart;
   if (supervise) {
@@ -145,7 +200,7 @@ core::Result<bool> enable_and_start(const Plan& plan, bool supervise, bool chang
       reporter.info(fmt::format("Stopping {} (pid {})", plan.service_name, pid));
       stop_supervised(pid);
     }
-    pid = K3A_TRY(start_supervised(plan));
+    pid = K3A_TRY(start_supervised(plan, start.ready_timeout_s));
     reporter.info(fmt::format("Started {} in the background: pid {} (pidfile {}), log {}",
                               plan.service_name, pid, supervise_pidfile(plan),
                               supervise_log(plan)));

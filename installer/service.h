@@ -17,8 +17,15 @@ core::Result<void> check_supervisor(const Plan& plan, bool supervise);
 // Hash of what a restart depends on: the k3s binary (through its links), the unit or init
 // script, and the env file; "" parts for missing files.
 std::string service_hash(const Plan& plan);
-// Returns whether the service was (re)started.
-core::Result<bool> enable_and_start(const Plan& plan, bool supervise, bool changed,
+struct StartOptions {
+  bool supervise = false;
+  int ready_timeout_s = 120;  // supervised Type=notify: how long k3s has to send READY=1
+};
+
+// Returns whether the service was (re)started. A (re)start that fails — systemctl or the init
+// script exits non-zero (for Type=notify, systemd waits for READY=1), or a supervised k3s exits
+// or stays silent past the timeout — is an error.
+core::Result<bool> enable_and_start(const Plan& plan, const StartOptions& start, bool changed,
                                     Reporter& reporter);
 // Host paths of the supervised k3s's pidfile and log.
 std::string supervise_pidfile(const Plan& plan);

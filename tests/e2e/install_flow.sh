@@ -68,7 +68,19 @@ pid3=$(cat "$pidfile")
 CLEANUP=("kill -9 -$pid3 2>/dev/null" "${CLEANUP[@]}")
 [ "$(target_read "$R2" /usr/local/bin/k3s | grep -c 'stand-in v1')" = 1 ] || fail "rollback: k3s is not v1"
 wait_for "stand-in v1 back" sh -c "tail -1 '$R2/var/log/k3s.log' | grep -q 'stand-in v1 server'"
-kill -TERM -"$pid3"
+
+# An upgrade whose k3s exits before it is ready is switched back automatically.
+make_bundle "$WORK" 3 "$(printf '#!/bin/sh\necho "broken v3"\nexit 1\n')"
+expect_fail "k3s exited before it was ready.*rolled back to sequence 1" \
+  "$K3A" install "$WORK/v3.tar.zst" --trust "$WORK/keys/bundle.pub" --root "$R2" --supervise
+pid4=$(cat "$pidfile")
+CLEANUP=("kill -9 -$pid4 2>/dev/null" "${CLEANUP[@]}")
+target_read "$R2" /usr/local/bin/k3s | grep -q 'stand-in v1' || fail "not switched back to v1"
+python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert s["current"]["sequence"] == 1, s' \
+  "$R2/var/lib/rancher/k3s/airgap/state.json" || fail "state.json after the automatic rollback"
+kill -0 "$pid4" || fail "v1 is not running again after the automatic rollback"
+wait_for "stand-in v1 running again" sh -c "tail -1 '$R2/var/log/k3s.log' | grep -q 'stand-in v1 server'"
+kill -TERM -"$pid4"
 
 # --- a concurrent installer fails fast on the lock --------------------------------------------
 python3 -c 'import fcntl, sys, time

@@ -1,20 +1,18 @@
 # Helpers for the installer's end-to-end scripts (source after lib.sh).
 
-# make_bundles DIR: keys/, and two signed bundles v1.tar.zst (sequence 1) and v2.tar.zst
-# (sequence 2, another k3s stand-in and image) made by our own bundle create.
-make_bundles() {
-  local d=$1 v
-  expect_ok "$K3A" key generate --out "$d/keys"
-  for v in 1 2; do
-    mkdir -p "$d/in$v"
-    printf '#!/bin/sh\necho "stand-in v%s $*"\nexec sleep 600\n' "$v" > "$d/in$v/k3s"
-    chmod 755 "$d/in$v/k3s"
-    make_rootfs "$d/in$v/rootfs" "v$v"
-    expect_ok "$K3A" images build --rootfs "$d/in$v/rootfs" --entrypoint /bin/sh \
-      -t docker.io/rancher/mirrored-pause:3.6 -o "$d/in$v/pause.tar"
-    mkdir -p "$d/in$v/manifests"
-    printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: v%s}\n' "$v" > "$d/in$v/manifests/cm.yaml"
-    cat > "$d/in$v/bundle.yaml" <<YAML
+# make_bundle DIR N K3S_SCRIPT: DIR/vN.tar.zst (sequence N) carrying K3S_SCRIPT as its k3s, an
+# image and a manifest, signed with DIR/keys (made on first use) by our own bundle create.
+make_bundle() {
+  local d=$1 v=$2 script=$3
+  [ -e "$d/keys/bundle.key" ] || expect_ok "$K3A" key generate --out "$d/keys"
+  mkdir -p "$d/in$v/manifests"
+  printf '%s' "$script" > "$d/in$v/k3s"
+  chmod 755 "$d/in$v/k3s"
+  make_rootfs "$d/in$v/rootfs" "v$v"
+  expect_ok "$K3A" images build --rootfs "$d/in$v/rootfs" --entrypoint /bin/sh \
+    -t docker.io/rancher/mirrored-pause:3.6 -o "$d/in$v/pause.tar"
+  printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: v%s}\n' "$v" > "$d/in$v/manifests/cm.yaml"
+  cat > "$d/in$v/bundle.yaml" <<YAML
 apiVersion: k3s-airgap/v1
 kind: Bundle
 name: site
@@ -26,9 +24,19 @@ artifacts:
 imageArchives: [./pause.tar]
 manifests: ./manifests
 YAML
-    expect_ok "$K3A" bundle create -f "$d/in$v/bundle.yaml" -o "$d/v$v.tar.zst" \
-      --sign-key "$d/keys/bundle.key" --cache-dir "$d/cache"
-  done
+  expect_ok "$K3A" bundle create -f "$d/in$v/bundle.yaml" -o "$d/v$v.tar.zst" \
+    --sign-key "$d/keys/bundle.key" --cache-dir "$d/cache"
+}
+
+# A k3s stand-in: says which version it is, reports ready (sd_notify) when asked to, and runs.
+standin_k3s() {
+  printf '#!/bin/sh\necho "stand-in v%s $*"\n[ -z "$NOTIFY_SOCKET" ] || systemd-notify --ready\nexec sleep 600\n' "$1"
+}
+
+# make_bundles DIR: v1.tar.zst and v2.tar.zst with working stand-ins.
+make_bundles() {
+  make_bundle "$1" 1 "$(standin_k3s 1)"
+  make_bundle "$1" 2 "$(standin_k3s 2)"
 }
 
 # target_read ROOT PATH: a file's content as the target system sees it (absolute symlinks
