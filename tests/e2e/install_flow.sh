@@ -27,7 +27,7 @@ grep -qx "K3S_TOKEN='secret'" "$R/etc/systemd/system/k3s.service.env" || fail "e
 grep -q "^	'--disable=traefik' \\\\$" "$R/etc/systemd/system/k3s.service" || fail "ExecStart: EXEC"
 grep -q "^	'--node-name' \\\\$" "$R/etc/systemd/system/k3s.service" || fail "ExecStart: args"
 target_read "$R" /var/lib/rancher/k3s/agent/images/k3s-airgap-images-amd64.tar > "$WORK/img.tar"
-tar -tf "$WORK/img.tar" | grep -qx index.json || fail "image archive link"
+tar -tf "$WORK/img.tar" > "$WORK/img.list"; grep -qx index.json "$WORK/img.list" || fail "image archive link"
 
 # The unit passes systemd-analyze verify (with the host's unit library inside the root), and a
 # unit whose binary is missing does not: the check can fail.

@@ -30,7 +30,7 @@ YAML
 
 # A k3s stand-in: says which version it is, reports ready (sd_notify) when asked to, and runs.
 standin_k3s() {
-  printf '#!/bin/sh\necho "stand-in v%s $*"\n[ -z "$NOTIFY_SOCKET" ] || systemd-notify --ready\nexec sleep 600\n' "$1"
+  printf '#!/bin/sh\necho "stand-in v%s $*"\n[ -z "$NOTIFY_SOCKET" ] || systemd-notify --ready --no-block\nexec sleep 600\n' "$1"
 }
 
 # make_bundles DIR: v1.tar.zst and v2.tar.zst with working stand-ins.
