@@ -323,6 +323,44 @@ core::Result<void> check_policy(const StoreState& state, const BundleManifest& m
   return {};
 }
 
+// Upstream's SELinux step without the network: the policy RPMs come from the bundle (artifacts
+// named container-selinux and k3s-selinux) unless skipped; then the binary is labelled and the
+// policy must be present (enforcing: fatal unless INSTALL_K3S_SELINUX_WARN=true).
+core::Result<void> setup_selinux(const Plan& plan, const BundleManifest* m, Reporter& reporter) {
+  std::string mode = selinux_mode(plan);
+  if (mode.empty()) return {};
+  bool fatal = mode == "enforcing" && !plan.selinux_warn;
+  if (!selinux_policy_installed(plan)) {
+    std::vector<std::string> rpms;
+    for (const char* name : {"container-selinux", "k3s-selinux"}) {
+      if (const FileRecord* f = m ? find_artifact(*m, name) : nullptr) {
+        rpms.push_back(plan.host(plan.airgap_dir() + "/current/" + f->path));
+      }
+    }
+    if (plan.skip_selinux_rpm || plan.skip_download.selinux) {
+      reporter.info("Skipping installation of SELinux RPM");
+    } else if (!rpms.empty()) {
+      reporter.info("Installing the SELinux policy from the bundle");
+      std::vector<std::string> argv{"rpm"};
+      if (!plan.root.empty()) argv.insert(argv.end(), {"--root", plan.root});
+      argv.insert(argv.end(), {"-U", "--replacepkgs"});
+      argv.insert(argv.end(), rpms.begin(), rpms.end());
+      K3A_CHECK(run_tool(argv));
+    }
+  }
+  if (plan.root.empty() && core::path_exists("/sys/fs/selinux")) {
+    auto labelled = run_tool({"chcon", "-u", "system_u", "-r", "object_r", "-t",
+                              "container_runtime_exec_t", plan.bin_dir + "/k3s"});
+    if (!labelled && fatal) return labelled;
+    if (!labelled) reporter.warn(labelled.error().message());
+  }
+  if (!selinux_policy_installed(plan)) {
+    if (fatal) return core::fail(Errc::kNotFound, kMissingPolicy);
+    reporter.warn(kMissingPolicy);
+  }
+  return {};
+}
+
 // The k3s-facing placement and start shared by install and rollback.
 core::Result<InstallResult> finish(const Plan& plan, const InstallOptions& options,
                                    const BundleManifest* m, const std::string& pre_hash,
@@ -340,6 +378,7 @@ core::Result<InstallResult> finish(const Plan& plan, const InstallOptions& optio
     }
     K3A_CHECK(place_payload_links(plan, *m, options.arch));
   }
+  K3A_CHECK(setup_selinux(plan, m, reporter));
   K3A_CHECK(place_service_files(plan, reporter));
   result.changed = service_hash(plan) != pre_hash;
   result.started = K3A_TRY(enable_and_start(
@@ -420,12 +459,15 @@ core::Result<InstallResult> install(const Plan& plan, const InstallOptions& opti
                       "INSTALL_K3S_SKIP_DOWNLOAD=binary to keep the one in INSTALL_K3S_BIN_DIR");
   }
   if (!manage_binary) K3A_CHECK(check_loose_binary(plan, options.arch, reporter));
-  K3A_CHECK(run_preflight(plan, options,
-                          {.bundle_arch = m.arch,
-                           .needed_bytes = payload_bytes(m, options.arch),
-                           .host_checks = plan.root.empty(),
-                           .skip = options.skip_preflight},
-                          reporter));
+  K3A_CHECK(run_preflight(
+      plan, options,
+      {.bundle_arch = m.arch,
+       .needed_bytes = payload_bytes(m, options.arch),
+       .host_checks = plan.root.empty(),
+       .selinux_policy_in_bundle =
+           find_artifact(m, "k3s-selinux") && !plan.skip_selinux_rpm && !plan.skip_download.selinux,
+       .skip = options.skip_preflight},
+      reporter));
 
   Store store = K3A_TRY(Store::open(plan.host(plan.airgap_dir())));
   InstalledVersion v{.id = version_id(m.sequence, digest),

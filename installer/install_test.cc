@@ -109,6 +109,7 @@ class InstallTest : public ::testing::Test {
     std::optional<std::string> expires;
     std::vector<std::string> arch = {"amd64"};
     std::string manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n";
+    std::map<std::string, std::string> artifacts;  // more bin/<name> files
   };
 
   std::string bundle(const BundleArgs& a, const std::string& name,
@@ -128,6 +129,10 @@ class InstallTest : public ::testing::Test {
     };
     add({.path = "bin/k3s", .mode = 0755, .role = FileRole::kArtifact, .name = "k3s"}, a.k3s);
     add({.path = "bin/runc", .mode = 0755, .role = FileRole::kArtifact, .name = "runc"}, "runc");
+    for (const auto& [name, content] : a.artifacts) {
+      add({.path = "bin/" + name, .mode = 0644, .role = FileRole::kArtifact, .name = name},
+          content);
+    }
     add({.path = "images/k3s-images.txt", .mode = 0644, .role = FileRole::kImageList},
         "docker.io/rancher/mirrored-pause:3.6\n");
     add({.path = "manifests/x.yaml", .mode = 0644, .role = FileRole::kManifest}, a.manifest);
@@ -447,6 +452,83 @@ TEST_F(InstallTest, PreflightAndVersionChecks) {
   InstallOptions disk = options(b);
   disk.skip_preflight.clear();  // the disk check runs (and passes); host checks do not under a root
   ASSERT_OK(run(disk));
+}
+
+// A noarch RPM that installs /usr/share/selinux/packages/k3s.pp, built with rpmbuild.
+std::string build_policy_rpm(const core::TempDir& dir) {
+  std::string top = dir.sub("rpmbuild");
+  EXPECT_OK(core::make_dirs(top + "/SPECS"));
+  EXPECT_OK(core::write_file_atomic(top + "/SPECS/k3s-selinux.spec", R"(Name: k3s-selinux
+Version: 1.6
+Release: 1
+Summary: stand-in k3s SELinux policy
+License: Apache-2.0
+BuildArch: noarch
+%description
+Stand-in policy package for tests.
+%install
+mkdir -p %{buildroot}/usr/share/selinux/packages
+echo policy > %{buildroot}/usr/share/selinux/packages/k3s.pp
+%files
+/usr/share/selinux/packages/k3s.pp
+)"));
+  auto out = testing_support::run({"rpmbuild", "--quiet", "--define", "_topdir " + top, "-bb",
+                                   top + "/SPECS/k3s-selinux.spec"});
+  EXPECT_EQ(out.exit_code, 0) << out.out;
+  return read(top + "/RPMS/noarch/k3s-selinux-1.6-1.noarch.rpm");
+}
+
+TEST_F(InstallTest, SelinuxPolicyComesFromTheBundle) {
+  ASSERT_OK(core::make_dirs(host("/etc/selinux")));
+  ASSERT_OK(core::make_dirs(host("/usr/share/selinux")));
+  ASSERT_OK(core::write_file_atomic(host("/etc/selinux/config"), "SELINUX=enforcing\n"));
+  // Without the policy (installed or carried) an enforcing host is refused before any change.
+  expect_refused(options(bundle({}, "plain.tar.zst")), "Failed to find the k3s-selinux policy");
+  // INSTALL_K3S_SELINUX_WARN=true turns that into a warning.
+  ASSERT_OK(
+      run(options(bundle({}, "plain.tar.zst")), plan({{"INSTALL_K3S_SELINUX_WARN", "true"}})));
+  EXPECT_TRUE(std::any_of(capture_.warnings.begin(), capture_.warnings.end(),
+                          [](const std::string& w) { return w.find("k3s-selinux") != w.npos; }));
+
+  std::string with_rpm = bundle(
+      {.sequence = 2, .artifacts = {{"k3s-selinux", build_policy_rpm(dir_)}}}, "rpm.tar.zst");
+  // Skipping the RPM leaves the policy missing: refused again.
+  auto skipped = run(options(with_rpm), plan({{"INSTALL_K3S_SKIP_SELINUX_RPM", "true"}}));
+  ASSERT_FALSE(skipped);
+  EXPECT_NE(skipped.error().message().find("Failed to find the k3s-selinux policy"),
+            std::string::npos);
+  ASSERT_OK(run(options(with_rpm)));
+  EXPECT_EQ(read(host("/usr/share/selinux/packages/k3s.pp")), "policy\n");
+  auto q = testing_support::run({"rpm", "--root", root_, "-q", "k3s-selinux"});
+  EXPECT_EQ(q.exit_code, 0) << q.out;
+}
+
+TEST_F(InstallTest, OpenrcFilesAndSkipEnable) {
+  ASSERT_OK(core::make_dirs(host("/sbin")));
+  ASSERT_OK(core::write_file_atomic(host("/sbin/openrc-run"), "#!/bin/sh\n", 0755));
+  Plan p = plan({{"K3S_URL", "https://10.0.0.1:6443"}, {"K3S_TOKEN", "t"}});
+  ASSERT_EQ(p.init, InitSystem::kOpenrc);
+  ASSERT_OK(run(options(bundle({}, "v1.tar.zst")), p));
+  std::string script = read(host("/etc/init.d/k3s-agent"));
+  EXPECT_TRUE(script.starts_with("#!/sbin/openrc-run\n")) << script;
+  EXPECT_NE(script.find("command=\"/usr/local/bin/k3s\""), std::string::npos);
+  EXPECT_NE(script.find("command_args=\"agent"), std::string::npos) << script;
+  EXPECT_NE(read(host("/etc/logrotate.d/k3s-agent")).find("/var/log/k3s-agent.log"),
+            std::string::npos);
+  EXPECT_EQ(read(host("/etc/rancher/k3s/k3s-agent.env")),
+            "K3S_TOKEN='t'\nK3S_URL='https://10.0.0.1:6443'\n");
+  EXPECT_FALSE(core::path_exists(host("/etc/systemd/system/k3s-agent.service")));
+}
+
+TEST_F(InstallTest, SkipStartAndSkipEnableDoNotStart) {
+  std::string b = bundle({.k3s = "#!/bin/sh\nexit 3\n"}, "v1.tar.zst");
+  for (const char* var : {"INSTALL_K3S_SKIP_START", "INSTALL_K3S_SKIP_ENABLE"}) {
+    InstallOptions o = options(b);
+    o.supervise = true;
+    ASSERT_OK_AND_ASSIGN(InstallResult r, run(o, plan({{var, "true"}})));
+    EXPECT_FALSE(r.started) << var;
+    EXPECT_FALSE(core::path_exists(host("/var/run/k3s.pid"))) << var;
+  }
 }
 
 TEST_F(InstallTest, ConcurrentInstallerFailsFast) {

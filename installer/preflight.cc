@@ -85,7 +85,7 @@ uint64_t free_bytes(std::string path) {
   return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
 }
 
-std::string selinux_mode(const Plan& plan) {
+std::string config_selinux_mode(const Plan& plan) {
   std::string text = read_or_empty(plan.host("/etc/selinux/config"));
   for (auto line : core::split(text, '\n')) {
     line = core::trim(line);
@@ -95,6 +95,17 @@ std::string selinux_mode(const Plan& plan) {
 }
 
 }  // namespace
+
+std::string selinux_mode(const Plan& plan) {
+  std::string mode = config_selinux_mode(plan);
+  bool active = (mode == "enforcing" || mode == "permissive") &&
+                core::path_exists(plan.host("/usr/share/selinux"));
+  return active ? mode : "";
+}
+
+bool selinux_policy_installed(const Plan& plan) {
+  return core::path_exists(plan.host("/usr/share/selinux/packages/k3s.pp"));
+}
 
 core::Result<std::string> host_arch(const std::map<std::string, std::string>& env) {
   std::string m;
@@ -136,12 +147,9 @@ std::vector<Finding> preflight(const Plan& plan, const std::string& arch,
     }
   }
   std::string mode = selinux_mode(plan);
-  if (run("selinux") && (mode == "enforcing" || mode == "permissive") &&
-      core::path_exists(plan.host("/usr/share/selinux")) &&
-      !core::path_exists(plan.host("/usr/share/selinux/packages/k3s.pp"))) {
-    add(mode == "enforcing" && !plan.selinux_warn, "selinux",
-        "Failed to find the k3s-selinux policy, please install: container-selinux and "
-        "k3s-selinux (from the transfer media; this installer never downloads them)");
+  if (run("selinux") && !mode.empty() && !selinux_policy_installed(plan) &&
+      !in.selinux_policy_in_bundle) {
+    add(mode == "enforcing" && !plan.selinux_warn, "selinux", kMissingPolicy);
   }
   if (!in.host_checks) return out;
 

@@ -21,11 +21,22 @@ struct Finding {
 };
 
 struct PreflightInput {
-  std::vector<std::string> bundle_arch;  // empty when installing loose files
-  uint64_t needed_bytes = 0;             // payload to be written under the data dir
-  bool host_checks = true;               // false when preparing a tree for another host
+  std::vector<std::string> bundle_arch;   // empty when installing loose files
+  uint64_t needed_bytes = 0;              // payload to be written under the data dir
+  bool host_checks = true;                // false when preparing a tree for another host
+  bool selinux_policy_in_bundle = false;  // a k3s-selinux RPM will be installed from the bundle
   std::set<std::string> skip;
 };
+
+inline constexpr char kMissingPolicy[] =
+    "Failed to find the k3s-selinux policy, please install: container-selinux and k3s-selinux "
+    "(carry the RPMs in the bundle as artifacts named container-selinux and k3s-selinux; this "
+    "installer never downloads them)";
+
+// "enforcing" or "permissive" when SELinux is configured on the target (its
+// /etc/selinux/config, and /usr/share/selinux present), else "".
+std::string selinux_mode(const Plan& plan);
+bool selinux_policy_installed(const Plan& plan);
 
 // The k3s architecture name of this host (ARCH env or uname -m, mapped as upstream does).
 core::Result<std::string> host_arch(const std::map<std::string, std::string>& env);

@@ -44,15 +44,6 @@ std::string file_hash(const std::string& host_path) {
   return h ? *h : "";
 }
 
-core::Result<void> run(const std::vector<std::string>& argv) {
-  auto out = K3A_TRY(core::run_command(argv));
-  if (out.exit_code != 0) {
-    return core::failf(Errc::kIo, "{} failed (exit {}): {}", argv.front(), out.exit_code,
-                       core::trim(out.out));
-  }
-  return {};
-}
-
 pid_t running_pid(const Plan& plan) {
   auto text = core::read_file(supervise_pidfile(plan), 64);
   if (!text) return 0;
@@ -218,27 +209,36 @@ core::Result<bool> enable_and_start(const Plan& plan, const StartOptions& start,
       return false;
     }
     reporter.info(fmt::format("systemd: Enabling {} unit", plan.service_name));
-    K3A_CHECK(run({"systemctl", "enable", plan.unit_file()}));
-    K3A_CHECK(run({"systemctl", "daemon-reload"}));
+    K3A_CHECK(run_tool({"systemctl", "enable", plan.unit_file()}));
+    K3A_CHECK(run_tool({"systemctl", "daemon-reload"}));
     if (plan.skip_start) return false;
     if (!restart) {
       reporter.info("No change detected so skipping service start");
       return false;
     }
     reporter.info(fmt::format("systemd: Starting {}", plan.service_name));
-    K3A_CHECK(run({"systemctl", "restart", plan.service_name}));
+    K3A_CHECK(run_tool({"systemctl", "restart", plan.service_name}));
     return true;
   }
   reporter.info(fmt::format("openrc: Enabling {} service for default runlevel", plan.service_name));
-  K3A_CHECK(run({"rc-update", "add", plan.service_name, "default"}));
+  K3A_CHECK(run_tool({"rc-update", "add", plan.service_name, "default"}));
   if (plan.skip_start) return false;
   if (!restart) {
     reporter.info("No change detected so skipping service start");
     return false;
   }
   reporter.info(fmt::format("openrc: Starting {}", plan.service_name));
-  K3A_CHECK(run({"/etc/init.d/" + plan.service_name, "restart"}));
+  K3A_CHECK(run_tool({"/etc/init.d/" + plan.service_name, "restart"}));
   return true;
+}
+
+core::Result<void> run_tool(const std::vector<std::string>& argv) {
+  auto out = K3A_TRY(core::run_command(argv));
+  if (out.exit_code != 0) {
+    return core::failf(Errc::kIo, "{} failed (exit {}): {}", argv.front(), out.exit_code,
+                       core::trim(out.out));
+  }
+  return {};
 }
 
 core::Result<void> run_script(const std::string& path) {

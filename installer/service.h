@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/base/error.h"
 #include "installer/install.h"
@@ -30,6 +31,8 @@ core::Result<bool> enable_and_start(const Plan& plan, const StartOptions& start,
 // Host paths of the supervised k3s's pidfile and log.
 std::string supervise_pidfile(const Plan& plan);
 std::string supervise_log(const Plan& plan);
+// Runs a command to completion; kIo naming it, with its output, when it exits non-zero.
+core::Result<void> run_tool(const std::vector<std::string>& argv);
 // Runs a shell script with the terminal attached; kIo when it exits non-zero.
 core::Result<void> run_script(const std::string& path);
 

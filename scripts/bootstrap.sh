@@ -12,7 +12,7 @@ build_pkgs=(
 )
 test_pkgs=(
   docker-registry skopeo umoci containerd runc busybox-static openssl zstd apache2-utils faketime
-  strace systemd
+  strace systemd rpm
 )
 
 missing=()
