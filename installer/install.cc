@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <set>
 
 #include "bundler/format/signatures.h"
 #include "bundler/format/verifier.h"
@@ -291,25 +292,30 @@ core::Result<void> run_preflight(const Plan& plan, const InstallOptions& options
 }
 
 // Refuses rollbacks, equivocation and expiry by the store's record (overrides warn loudly).
+// `trusted` holds the key ids trusted now (empty when signatures are not checked: then every
+// record counts).
 core::Result<void> check_policy(const StoreState& state, const BundleManifest& m,
-                                const std::string& digest, const InstallOptions& options,
-                                Reporter& reporter, bool* expired_override) {
-  if (auto it = state.seen.find(m.sequence); it != state.seen.end() && it->second != digest) {
+                                const std::string& digest, const std::set<std::string>& trusted,
+                                const InstallOptions& options, Reporter& reporter,
+                                bool* expired_override) {
+  if (auto it = state.seen.find(m.sequence);
+      it != state.seen.end() && it->second.digest != digest && state.counts(it->second, trusted)) {
     return core::failf(Errc::kConflict,
                        "equivocation: sequence {} was installed from a bundle.json with sha256 "
                        "{}; this bundle claims the same sequence with {}",
-                       m.sequence, it->second, digest);
+                       m.sequence, it->second.digest, digest);
   }
+  uint64_t highest = state.highest(trusted);
   bool reinstall = state.current && state.current->digest == digest;
-  if (m.sequence < state.highest_sequence && !reinstall) {
+  if (m.sequence < highest && !reinstall) {
     if (!options.allow_downgrade) {
       return core::failf(Errc::kConflict,
                          "rollback: bundle sequence {} is lower than the installed {} "
                          "(--allow-downgrade overrides)",
-                         m.sequence, state.highest_sequence);
+                         m.sequence, highest);
     }
     reporter.warn(fmt::format("DOWNGRADE allowed by --allow-downgrade: sequence {} < {}",
-                              m.sequence, state.highest_sequence));
+                              m.sequence, highest));
   }
   if (m.expires && options.now > K3A_TRY(core::parse_rfc3339(*m.expires))) {
     if (!options.allow_expired) {
@@ -476,7 +482,10 @@ core::Result<InstallResult> install(const Plan& plan, const InstallOptions& opti
                      .digest = digest,
                      .k3s_version = m.k3s_version,
                      .expires = m.expires.value_or("")};
-  K3A_CHECK(check_policy(store.state(), m, digest, options, reporter, &v.expired_override));
+  std::set<std::string> trusted_ids;
+  for (const auto& k : vopts.trusted) trusted_ids.insert(k.key_id());
+  K3A_CHECK(
+      check_policy(store.state(), m, digest, trusted_ids, options, reporter, &v.expired_override));
   std::string pre = service_hash(plan);
 
   InstallResult result;
@@ -499,6 +508,7 @@ core::Result<InstallResult> install(const Plan& plan, const InstallOptions& opti
     auto key = bundler::check_detached_signature(sig, report->compressed_digest, vopts.trusted);
     if (!key) return std::unexpected(std::move(key.error()).context(options.bundle + ".sig"));
   }
+  v.signers = report->signed_by;
   if (same) {
     K3A_CHECK(store.record(v));
   } else {

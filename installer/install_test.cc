@@ -395,6 +395,27 @@ TEST_F(InstallTest, HostileBundlesChangeNothing) {
   EXPECT_FALSE(core::path_exists(root_ + "/evil"));
 }
 
+TEST_F(InstallTest, KeyRotationRecoversFromFastForward) {
+  // A leaked key signs an absurd sequence and it gets installed.
+  core::PrivateKey leaked = *core::PrivateKey::generate();
+  std::string leaked_pub = dir_.sub("leaked.pub");
+  ASSERT_OK(core::write_file_atomic(leaked_pub, leaked.public_key().to_pem()));
+  std::string huge =
+      bundle({.sequence = 9223372036854775807ull, .k3s = "evil"}, "ff.tar.zst", {&leaked});
+  InstallOptions both = options(huge);
+  both.trust = {pub_, leaked_pub};
+  ASSERT_OK(run(both));
+  std::string normal = bundle({.sequence = 2}, "v2.tar.zst");
+  // While the leaked key is trusted, its sequence holds every later bundle back...
+  InstallOptions still = options(normal);
+  still.trust = {pub_, leaked_pub};
+  expect_refused(still,
+                 "rollback: bundle sequence 2 is lower than the installed 9223372036854775807");
+  // ...and once it is rotated out of the trust set, a normal release installs.
+  ASSERT_OK(run(options(normal)));
+  EXPECT_EQ(read_target("/usr/local/bin/k3s"), "#!/bin/sh\necho k3s v1\n");
+}
+
 TEST_F(InstallTest, UnpackedBundleDirectory) {
   std::string b = bundle({}, "v1.tar.zst");
   std::string x = dir_.sub("x");

@@ -28,16 +28,20 @@ nlohmann::json to_json(const InstalledVersion& v) {
           {"digest", v.digest},
           {"k3s_version", v.k3s_version},
           {"expires", v.expires},
-          {"expired_override", v.expired_override}};
+          {"expired_override", v.expired_override},
+          {"signers", v.signers}};
 }
 
 core::Result<InstalledVersion> version_from_json(const nlohmann::json& j) {
   try {
-    return InstalledVersion{
-        j.at("id").get<std::string>(),          j.at("name").get<std::string>(),
-        j.at("sequence").get<uint64_t>(),       j.at("digest").get<std::string>(),
-        j.at("k3s_version").get<std::string>(), j.value("expires", std::string()),
-        j.value("expired_override", false)};
+    return InstalledVersion{.id = j.at("id").get<std::string>(),
+                            .name = j.at("name").get<std::string>(),
+                            .sequence = j.at("sequence").get<uint64_t>(),
+                            .digest = j.at("digest").get<std::string>(),
+                            .k3s_version = j.at("k3s_version").get<std::string>(),
+                            .expires = j.value("expires", std::string()),
+                            .expired_override = j.value("expired_override", false),
+                            .signers = j.value("signers", std::vector<std::string>())};
   } catch (const std::exception& e) {
     return core::fail(Errc::kInvalid, std::string("installed version record: ") + e.what());
   }
@@ -49,12 +53,12 @@ core::Result<StoreState> parse_state(const std::string& text) {
   try {
     if (j.contains("current")) s.current = K3A_TRY(version_from_json(j["current"]));
     if (j.contains("previous")) s.previous = K3A_TRY(version_from_json(j["previous"]));
-    s.highest_sequence = j.value("highest_sequence", uint64_t{0});
     nlohmann::json seen = j.value("seen", nlohmann::json::object());
     for (const auto& [k, v] : seen.items()) {
       auto seq = core::parse_u64(k);
       if (!seq) return core::failf(Errc::kInvalid, "bad sequence {}", core::quote(k));
-      s.seen[*seq] = v.get<std::string>();
+      s.seen[*seq] = {v.at("digest").get<std::string>(),
+                      v.value("signers", std::vector<std::string>())};
     }
   } catch (const std::exception& e) {
     return core::fail(Errc::kInvalid, e.what());
@@ -76,6 +80,20 @@ core::Result<std::vector<std::string>> list_dir(const std::string& path) {
 }
 
 }  // namespace
+
+bool StoreState::counts(const SeenBundle& s, const std::set<std::string>& trusted) const {
+  if (trusted.empty() || s.signers.empty()) return true;
+  return std::any_of(s.signers.begin(), s.signers.end(),
+                     [&](const std::string& k) { return trusted.count(k) > 0; });
+}
+
+uint64_t StoreState::highest(const std::set<std::string>& trusted) const {
+  uint64_t h = 0;
+  for (const auto& [seq, s] : seen) {
+    if (counts(s, trusted)) h = std::max(h, seq);
+  }
+  return h;
+}
 
 std::string version_id(uint64_t sequence, const std::string& digest) {
   return std::to_string(sequence) + "-" + digest.substr(0, 12);
@@ -204,8 +222,7 @@ core::Result<void> Store::reconcile() {
                      .expires = m.expires.value_or("")};
   if (state_.current) state_.previous = state_.current;
   state_.current = v;
-  state_.highest_sequence = std::max(state_.highest_sequence, v.sequence);
-  state_.seen[v.sequence] = v.digest;
+  state_.seen[v.sequence] = {v.digest, v.signers};
   return save_state();
 }
 
@@ -232,9 +249,10 @@ core::Result<void> Store::save_state() {
   nlohmann::json j = nlohmann::json::object();
   if (state_.current) j["current"] = to_json(*state_.current);
   if (state_.previous) j["previous"] = to_json(*state_.previous);
-  j["highest_sequence"] = state_.highest_sequence;
   nlohmann::json seen = nlohmann::json::object();
-  for (const auto& [k, v] : state_.seen) seen[std::to_string(k)] = v;
+  for (const auto& [k, v] : state_.seen) {
+    seen[std::to_string(k)] = {{"digest", v.digest}, {"signers", v.signers}};
+  }
   j["seen"] = seen;
   return core::write_file_atomic(dir_ + "/" + kStateFile, core::dump_json_pretty(j), 0600);
 }
@@ -273,11 +291,10 @@ core::Result<void> Store::commit(Staging& staging, const InstalledVersion& v) {
 core::Result<void> Store::record(const InstalledVersion& v) {
   bool same = state_.current && state_.current->id == v.id &&
               state_.current->expired_override == v.expired_override &&
-              state_.highest_sequence >= v.sequence;
+              state_.current->signers == v.signers;
   if (same) return {};  // a reinstall of what is current: nothing to write
   state_.current = v;
-  state_.highest_sequence = std::max(state_.highest_sequence, v.sequence);
-  state_.seen[v.sequence] = v.digest;
+  state_.seen[v.sequence] = {v.digest, v.signers};
   K3A_CHECK(save_state());
   return remove_unreferenced();
 }

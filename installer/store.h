@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,14 +32,28 @@ struct InstalledVersion {
   std::string digest;  // sha256 of bundle.json
   std::string k3s_version;
   std::string expires;
-  bool expired_override = false;  // installed past `expires` with --allow-expired
+  bool expired_override = false;     // installed past `expires` with --allow-expired
+  std::vector<std::string> signers;  // trusted key ids whose signatures it carried
+};
+
+// A bundle sequence this host has installed, and who signed it.
+struct SeenBundle {
+  std::string digest;                // sha256 of bundle.json
+  std::vector<std::string> signers;  // empty: installed without signature checks
 };
 
 struct StoreState {
   std::optional<InstalledVersion> current;
   std::optional<InstalledVersion> previous;
-  uint64_t highest_sequence = 0;
-  std::map<uint64_t, std::string> seen;  // sequence → bundle.json digest
+  std::map<uint64_t, SeenBundle> seen;
+
+  // The rollback and equivocation defences count only what is still vouched for: a sequence
+  // signed by a key that has since left the trust set (a leaked key that signed a huge
+  // sequence) stops holding later bundles back, as a key rotation resets TUF's high-water
+  // mark. Unsigned installs always count, and with no trust set (signatures not checked)
+  // everything counts.
+  bool counts(const SeenBundle& s, const std::set<std::string>& trusted) const;
+  uint64_t highest(const std::set<std::string>& trusted) const;
 };
 
 // The version directory name for a bundle: "<sequence>-<first 12 hex of its digest>".
