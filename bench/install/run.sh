@@ -11,33 +11,8 @@ RUNS=${RUNS:-3}
 WORK=$(mktemp -d /var/tmp/k3a-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
-now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-calc() { awk "BEGIN { printf \"%.4f\", $1 }"; }
-timed() { local t0 t1; t0=$(now); "$@" >/dev/null 2>&1; t1=$(now); calc "$t1 - $t0"; }
-
-# The input: real binaries (containerd stands in for k3s) and two image archives built by our
-# own images command from local trees.
-mkdir -p "$WORK/in/bin" "$WORK/rootfs1" "$WORK/rootfs2"
-cp "$(command -v containerd)" "$WORK/in/bin/k3s"
-for b in containerd ctr containerd-shim-runc-v2 docker-registry skopeo umoci; do
-  cp "$(command -v $b)" "$WORK/in/bin/$b"
-done
-cp "$(readlink -f "$(command -v runc)")" "$WORK/in/bin/runc"
-cp -r /usr/lib/gcc "$WORK/rootfs1/"
-cp -r /usr/lib/x86_64-linux-gnu "$WORK/rootfs2/" 2>/dev/null || true
-SOURCE_DATE_EPOCH=1700000000 "$BIN" images build --rootfs "$WORK/rootfs1" --entrypoint /bin/sh \
-  -t bench.local/gcc:1 -o "$WORK/in/gcc.tar" >/dev/null
-SOURCE_DATE_EPOCH=1700000000 "$BIN" images build --rootfs "$WORK/rootfs2" --entrypoint /bin/sh \
-  -t bench.local/libs:1 -o "$WORK/in/libs.tar" >/dev/null
-rm -rf "$WORK/rootfs1" "$WORK/rootfs2"
-"$BIN" key generate --out "$WORK/keys" >/dev/null
-{
-  echo "apiVersion: k3s-airgap/v1"; echo "kind: Bundle"; echo "name: bench"; echo "sequence: 1"
-  echo "k3s: {version: v1.32.4+k3s1}"; echo "arch: [amd64]"; echo "artifacts:"
-  for f in "$WORK"/in/bin/*; do echo "  - {name: $(basename "$f"), path: $f}"; done
-  echo "imageArchives: [$WORK/in/gcc.tar, $WORK/in/libs.tar]"
-} > "$WORK/bundle.yaml"
+source bench/lib.sh
+make_input
 "$BIN" bundle create -f "$WORK/bundle.yaml" -o "$WORK/site.tar.zst" \
   --sign-key "$WORK/keys/bundle.key" --cache-dir "$WORK/cache" >/dev/null
 "$BIN" bundle inspect "$WORK/site.tar.zst" -o json | python3 -c '
