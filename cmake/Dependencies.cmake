@@ -28,6 +28,7 @@ k3a_find_lib(LZ4_LIB lz4)
 k3a_find_lib(BZ2_LIB bz2)
 k3a_find_lib(Z_LIB z)
 k3a_find_lib(YAMLCPP_LIB yaml-cpp)
+k3a_find_lib(SQLITE_LIB sqlite3)
 
 # libarchive is used for the tar format only; its other readers (and their libxml2/ICU needs)
 # are never referenced, so the static link does not pull them in.
@@ -40,6 +41,9 @@ target_link_libraries(dep_zstd INTERFACE ${ZSTD_LIB})
 
 add_library(dep_zlib INTERFACE)
 target_link_libraries(dep_zlib INTERFACE ${Z_LIB})
+
+add_library(dep_sqlite INTERFACE)
+target_link_libraries(dep_sqlite INTERFACE ${SQLITE_LIB} ${CMAKE_DL_LIBS} Threads::Threads m)
 
 add_library(dep_yaml INTERFACE)
 target_link_libraries(dep_yaml INTERFACE ${YAMLCPP_LIB})

@@ -7,7 +7,7 @@ build_pkgs=(
   build-essential cmake ninja-build ccache pkg-config file
   libboost1.74-dev libssl-dev libarchive-dev libzstd-dev liblzma-dev libbz2-dev zlib1g-dev
   liblz4-dev libacl1-dev libattr1-dev
-  nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
+  nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
 )
 test_pkgs=(
