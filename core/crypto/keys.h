@@ -33,6 +33,7 @@ class PublicKey {
   Result<void> verify(std::string_view data, std::string_view der_signature) const {
     return verify_digest(Sha256::of(data), der_signature);
   }
+  EVP_PKEY* native() const { return key_.get(); }  // for core/crypto's X.509 code
 
   // Takes ownership of a public key whose id the caller computed.
   PublicKey(PkeyPtr key, std::string key_id) : key_(std::move(key)), key_id_(std::move(key_id)) {}
@@ -52,6 +53,7 @@ class PrivateKey {
   // DER signature over a SHA-256 digest (randomised: two calls give different bytes).
   Result<std::string> sign_digest(const Sha256::Digest& digest) const;
   Result<std::string> sign(std::string_view data) const { return sign_digest(Sha256::of(data)); }
+  EVP_PKEY* native() const { return key_.get(); }  // for core/crypto's X.509 code
 
  private:
   PrivateKey(std::shared_ptr<EVP_PKEY> key, PublicKey pub)

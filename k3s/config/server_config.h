@@ -1,0 +1,35 @@
+// `k3s server`'s settings after flags, environment and config files are merged: plain values,
+// with upstream's defaults. Built by k3s/cmd; read by the server.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace k3s::config {
+
+inline constexpr char kVersion[] = "v1.32.4+k3s1";  // the Kubernetes version we speak
+
+struct ServerConfig {
+  std::string data_dir = "/var/lib/rancher/k3s";
+  std::string bind_address = "0.0.0.0";
+  uint16_t https_port = 6443;
+  std::string advertise_address;  // default: the node IP
+  uint16_t advertise_port = 0;    // default: https_port
+  std::vector<std::string> tls_san;
+  std::string cluster_cidr = "10.42.0.0/16";
+  std::string service_cidr = "10.43.0.0/16";
+  std::string cluster_dns;  // default: the tenth address of service_cidr
+  std::string cluster_domain = "cluster.local";
+  std::string token;
+  std::string token_file;
+  std::string agent_token;
+  std::string write_kubeconfig;  // default /etc/rancher/k3s/k3s.yaml
+  std::string write_kubeconfig_mode;
+  std::string datastore_endpoint;  // "" or sqlite://...
+  std::vector<std::string> disable;
+  bool disable_agent = false;
+  std::string node_name;  // default: the host name
+};
+
+}  // namespace k3s::config
