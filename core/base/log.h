@@ -9,8 +9,12 @@
 namespace core::log {
 
 enum class Level { kDebug, kInfo, kWarn, kError };
+// kPlain: "INFO message". kLogrus: upstream k3s's lines,
+// time="2026-01-02T03:04:05Z" level=info msg="message".
+enum class Style { kPlain, kLogrus };
 
 void set_level(Level level);
+void set_style(Style style);
 bool enabled(Level level);
 void write(Level level, std::string_view message);
 

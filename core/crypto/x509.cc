@@ -9,6 +9,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "core/base/strings.h"
+
 namespace core {
 namespace {
 
@@ -187,6 +189,12 @@ bool Certificate::signed_by(const Certificate& issuer) const {
             X509_check_issued(issuer.cert_.get(), cert_.get()) == X509_V_OK;
   ERR_clear_error();
   return ok;
+}
+
+std::string random_hex(size_t n) {
+  std::string bytes(n, '\0');
+  RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(n));
+  return hex_encode(bytes);
 }
 
 }  // namespace core

@@ -54,4 +54,7 @@ class Certificate {
   std::shared_ptr<X509> cert_;
 };
 
+// n random bytes from OpenSSL's CSPRNG, as lowercase hex (2n characters).
+std::string random_hex(size_t n);
+
 }  // namespace core

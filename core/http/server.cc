@@ -41,6 +41,19 @@ Result<std::unique_ptr<ssl::context>> make_server_tls(const ServerOptions& optio
     return failf(Errc::kInvalid, "TLS certificate {}: {}", options.tls_cert_file, ec.message());
   ctx->use_private_key_file(options.tls_key_file, ssl::context::pem, ec);
   if (ec) return failf(Errc::kInvalid, "TLS key {}: {}", options.tls_key_file, ec.message());
+  // TLS 1.2 with forward-secret AEAD suites only (TLS 1.3's suites are all of that kind).
+  SSL_CTX_set_cipher_list(ctx->native_handle(),
+                          "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                          "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                          "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
+  if (!options.client_ca_file.empty()) {
+    if (SSL_CTX_load_verify_locations(ctx->native_handle(), options.client_ca_file.c_str(),
+                                      nullptr) != 1) {
+      return failf(Errc::kInvalid, "TLS client CA {}: cannot load", options.client_ca_file);
+    }
+    // A client certificate is optional; one that is presented must chain to the CA.
+    SSL_CTX_set_verify(ctx->native_handle(), SSL_VERIFY_PEER, nullptr);
+  }
   return ctx;
 }
 

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/base/error.h"
 #include "core/fs/fd.h"
@@ -32,6 +33,11 @@ struct ServerRequest {
   Headers headers;
   std::string body;
   std::string remote;  // peer "ip:port"
+  // A client certificate verified against ServerOptions::client_ca_file: its subject's CN and
+  // O entries (Kubernetes reads them as the user and the groups).
+  bool client_verified = false;
+  std::string client_cn;
+  std::vector<std::string> client_orgs;
   std::optional<std::string> header(std::string_view name) const {
     return find_header(headers, name);
   }
@@ -86,6 +92,7 @@ struct ServerOptions {
   std::string address = "127.0.0.1";        // IPv4 or IPv6 literal
   uint16_t port = 0;                        // 0 picks a free port; see port()
   std::string tls_cert_file, tls_key_file;  // PEM; both set = HTTPS (TLS 1.2 minimum)
+  std::string client_ca_file;               // PEM CAs for optional client certificates
   int threads = 2;
   uint64_t max_request_body = 64ull << 20;
 };

@@ -1,6 +1,8 @@
 #include "core/http/session.h"
 
 #include <fmt/core.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -203,6 +205,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void handle() {
     http::request<http::string_body> message = parser_->release();
     ServerRequest request = to_server_request(message, remote_);
+    if constexpr (kTls) read_client_certificate(request);
     ResponseWriter writer(request);
     try {
       state_->handler(request, writer);
@@ -213,6 +216,28 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     bool keep_alive = message.keep_alive() && !writer.closing() && !state_->stopping;
     respond(writer, message.version(), message.method() == http::verb::head, keep_alive);
+  }
+
+  void read_client_certificate(ServerRequest& request) {
+    SSL* ssl = stream_.native_handle();
+    X509* peer = SSL_get1_peer_certificate(ssl);
+    if (!peer) return;
+    if (SSL_get_verify_result(ssl) == X509_V_OK) {
+      X509_NAME* name = X509_get_subject_name(peer);
+      auto entry = [&](int i) {
+        ASN1_STRING* d = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
+        return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(d)),
+                           ASN1_STRING_length(d));
+      };
+      request.client_verified = true;
+      int cn = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+      if (cn >= 0) request.client_cn = entry(cn);
+      for (int i = X509_NAME_get_index_by_NID(name, NID_organizationName, -1); i >= 0;
+           i = X509_NAME_get_index_by_NID(name, NID_organizationName, i)) {
+        request.client_orgs.push_back(entry(i));
+      }
+    }
+    X509_free(peer);
   }
 
   void respond(ResponseWriter& writer, unsigned version, bool head, bool keep_alive) {

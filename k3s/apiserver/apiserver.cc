@@ -1,0 +1,98 @@
+#include "k3s/apiserver/apiserver.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "core/base/strings.h"
+#include "core/serde/json.h"
+
+namespace k3s::apiserver {
+namespace {
+
+bool anonymous_path(const std::string& path) {
+  return path == "/healthz" || path == "/livez" || path == "/readyz" || path == "/version" ||
+         path == "/cacerts" || path == "/ping" || path.starts_with("/healthz/") ||
+         path.starts_with("/livez/") || path.starts_with("/readyz/");
+}
+
+void send_json(core::http::ResponseWriter& w, int code, const std::string& body) {
+  w.set_status(code);
+  w.add_header("Content-Type", "application/json");
+  w.add_header("Cache-Control", "no-cache, private");
+  w.send(body);
+}
+
+void send_status(core::http::ResponseWriter& w, int code, const std::string& reason,
+                 const std::string& message) {
+  send_json(w, code, status_json(code, reason, message));
+}
+
+}  // namespace
+
+std::string status_json(int code, const std::string& reason, const std::string& message) {
+  nlohmann::json j = {
+      {"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", nlohmann::json::object()},
+      {"status", "Failure"}, {"message", message}, {"reason", reason},
+      {"code", code}};
+  return core::dump_json(j) + "\n";
+}
+
+std::optional<Identity> ApiServer::authenticate(const core::http::ServerRequest& request) const {
+  if (request.client_verified && !request.client_cn.empty()) {
+    Identity id{request.client_cn, request.client_orgs};
+    id.groups.push_back("system:authenticated");
+    return id;
+  }
+  auto auth = request.header("Authorization");
+  if (auth && core::starts_with_ci(*auth, "Bearer ")) {
+    std::string token(core::trim(std::string_view(*auth).substr(7)));
+    std::string password = token;
+    if (size_t at = token.rfind(':'); token.starts_with("K10") && at != std::string::npos) {
+      password = token.substr(at + 1);
+    }
+    if (!options_.server_token_password.empty() && password == options_.server_token_password) {
+      return Identity{"system:k3s-server", {"system:masters", "system:authenticated"}};
+    }
+    if (!options_.agent_token_password.empty() && password == options_.agent_token_password) {
+      return Identity{"system:k3s-agent", {"system:nodes", "system:authenticated"}};
+    }
+  }
+  return std::nullopt;
+}
+
+void ApiServer::handle(const core::http::ServerRequest& request,
+                       core::http::ResponseWriter& w) const {
+  const std::string& path = request.path;
+  if (anonymous_path(path)) {
+    if (path == "/version") {
+      std::string v = options_.version;
+      std::string minor = v.size() > 3 ? v.substr(3, v.find('.', 3) - 3) : "";
+      nlohmann::json j = {{"major", "1"},
+                          {"minor", minor},
+                          {"gitVersion", v},
+                          {"gitCommit", "0000000000000000000000000000000000000000"},
+                          {"gitTreeState", "clean"},
+                          {"buildDate", "2026-01-01T00:00:00Z"},
+                          {"goVersion", "go1.23.6"},
+                          {"compiler", "gc"},
+                          {"platform", "linux/amd64"}};
+      return send_json(w, 200, core::dump_json_pretty(j));
+    }
+    w.add_header("Content-Type", "text/plain; charset=utf-8");
+    if (path == "/cacerts") return w.send(options_.server_ca_pem);
+    if (path == "/ping") return w.send("pong");
+    return w.send("ok");
+  }
+  auto who = authenticate(request);
+  if (!who) return send_status(w, 401, "Unauthorized", "Unauthorized");
+  bool master =
+      std::find(who->groups.begin(), who->groups.end(), "system:masters") != who->groups.end();
+  if (!master) {
+    return send_status(w, 403, "Forbidden",
+                       fmt::format("{} is forbidden: User \"{}\" cannot {} path \"{}\"", path,
+                                   who->user, core::to_lower(request.method), path));
+  }
+  send_status(w, 404, "NotFound", "the server could not find the requested resource");
+}
+
+}  // namespace k3s::apiserver

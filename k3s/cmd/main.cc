@@ -1,0 +1,184 @@
+// k3s: the multi-call binary. `k3s server` with upstream's flags, their K3S_* variables and
+// config.yaml(.d); `k3s kubectl|crictl|ctr ...` (or argv[0] kubectl, crictl, ctr) run those
+// tools with k3s's defaults. Only this file sees CLI11 and argv.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "core/base/log.h"
+#include "core/base/strings.h"
+#include "core/fs/files.h"
+#include "k3s/config/config_file.h"
+#include "k3s/config/server_config.h"
+#include "k3s/server/server.h"
+
+namespace {
+
+using k3s::config::ServerConfig;
+
+// Runs an external tool found on PATH (never this binary: kubectl may be a link to k3s).
+int exec_tool(const std::string& tool, const std::vector<std::string>& args) {
+  char self[4096] = {0};
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  std::string me = n > 0 ? std::string(self, n) : "";
+  const char* path = std::getenv("PATH");
+  std::string found;
+  for (auto dir : core::split(path ? path : "/usr/local/bin:/usr/bin:/bin", ':')) {
+    std::string candidate = std::string(dir) + "/" + tool;
+    char real[4096] = {0};
+    if (::access(candidate.c_str(), X_OK) != 0 || !::realpath(candidate.c_str(), real)) continue;
+    if (real == me) continue;
+    found = candidate;
+    break;
+  }
+  if (found.empty()) {
+    std::fprintf(stderr, "k3s: %s not found on PATH\n", tool.c_str());
+    return 127;
+  }
+  if (tool == "kubectl" && !std::getenv("KUBECONFIG") &&
+      core::path_exists("/etc/rancher/k3s/k3s.yaml")) {
+    ::setenv("KUBECONFIG", "/etc/rancher/k3s/k3s.yaml", 1);
+  }
+  if (tool == "ctr" && !std::getenv("CONTAINERD_ADDRESS")) {
+    ::setenv("CONTAINERD_ADDRESS", "/run/k3s/containerd/containerd.sock", 1);
+  }
+  if (tool == "crictl" && !std::getenv("CONTAINER_RUNTIME_ENDPOINT")) {
+    ::setenv("CONTAINER_RUNTIME_ENDPOINT", "unix:///run/k3s/containerd/containerd.sock", 1);
+  }
+  std::vector<char*> argv;
+  std::string name = tool;
+  argv.push_back(name.data());
+  std::vector<std::string> copy = args;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ::execv(found.c_str(), argv.data());
+  std::perror(("k3s: exec " + found).c_str());
+  return 126;
+}
+
+// The server's flags: long name, short alias, K3S_* variable, help.
+void add_server_flags(CLI::App* cmd, ServerConfig& c, std::string& config_file) {
+  cmd->add_option("-c,--config", config_file, "Load configuration from FILE")
+      ->envname("K3S_CONFIG_FILE");
+  cmd->add_option("-d,--data-dir", c.data_dir, "Folder to hold state")
+      ->envname("K3S_DATA_DIR")
+      ->capture_default_str();
+  cmd->add_option("--bind-address", c.bind_address, "k3s bind address")
+      ->envname("K3S_BIND_ADDRESS")
+      ->capture_default_str();
+  cmd->add_option("--https-listen-port", c.https_port, "HTTPS listen port")
+      ->envname("K3S_HTTPS_LISTEN_PORT")
+      ->capture_default_str();
+  cmd->add_option("--advertise-address", c.advertise_address,
+                  "IPv4/IPv6 address that apiserver uses to advertise to members of the cluster")
+      ->envname("K3S_ADVERTISE_ADDRESS");
+  cmd->add_option("--advertise-port", c.advertise_port,
+                  "Port that apiserver uses to advertise to members of the cluster")
+      ->envname("K3S_ADVERTISE_PORT");
+  cmd->add_option("--tls-san", c.tls_san,
+                  "Add additional hostnames or IPv4/IPv6 addresses as Subject Alternative Names")
+      ->envname("K3S_TLS_SAN")
+      ->delimiter(',');
+  cmd->add_option("--cluster-cidr", c.cluster_cidr, "IPv4/IPv6 network CIDRs to use for pod IPs")
+      ->envname("K3S_CLUSTER_CIDR")
+      ->capture_default_str();
+  cmd->add_option("--service-cidr", c.service_cidr,
+                  "IPv4/IPv6 network CIDRs to use for service IPs")
+      ->envname("K3S_SERVICE_CIDR")
+      ->capture_default_str();
+  cmd->add_option("--cluster-dns", c.cluster_dns, "IPv4 Cluster IP for coredns service")
+      ->envname("K3S_CLUSTER_DNS");
+  cmd->add_option("--cluster-domain", c.cluster_domain, "Cluster Domain")
+      ->envname("K3S_CLUSTER_DOMAIN")
+      ->capture_default_str();
+  cmd->add_option("-t,--token", c.token, "Shared secret used to join a server or agent")
+      ->envname("K3S_TOKEN");
+  cmd->add_option("--token-file", c.token_file, "File containing the token")
+      ->envname("K3S_TOKEN_FILE");
+  cmd->add_option("--agent-token", c.agent_token, "Shared secret used to join agents")
+      ->envname("K3S_AGENT_TOKEN");
+  cmd->add_option("-o,--write-kubeconfig", c.write_kubeconfig,
+                  "Write kubeconfig for admin client to this file")
+      ->envname("K3S_KUBECONFIG_OUTPUT");
+  cmd->add_option("--write-kubeconfig-mode", c.write_kubeconfig_mode,
+                  "Write kubeconfig with this mode")
+      ->envname("K3S_KUBECONFIG_MODE");
+  cmd->add_option("--datastore-endpoint", c.datastore_endpoint,
+                  "Specify etcd, NATS, MySQL, Postgres, or SQLite (default) data source name")
+      ->envname("K3S_DATASTORE_ENDPOINT");
+  cmd->add_option("--disable", c.disable, "Do not deploy packaged components")->delimiter(',');
+  cmd->add_flag("--disable-agent", c.disable_agent, "Do not run a local agent");
+  cmd->add_option("--node-name", c.node_name, "Node name")->envname("K3S_NODE_NAME");
+}
+
+k3s::config::FlagSpec server_spec(const CLI::App* cmd) {
+  k3s::config::FlagSpec spec;
+  for (const CLI::Option* o : cmd->get_options()) {
+    for (const auto& l : o->get_lnames()) {
+      spec.known.insert(l);
+      if (o->get_expected_max() > 1) spec.lists.insert(l);
+      for (const auto& s : o->get_snames()) spec.aliases.emplace_back(s, l);
+    }
+  }
+  spec.known.erase("help");
+  return spec;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string invoked = core::base_name(argv[0]);
+  if (invoked == "kubectl" || invoked == "crictl" || invoked == "ctr") {
+    return exec_tool(invoked, std::vector<std::string>(argv + 1, argv + argc));
+  }
+  if (argc > 1) {
+    std::string first = argv[1];
+    if (first == "kubectl" || first == "crictl" || first == "ctr") {
+      return exec_tool(first, std::vector<std::string>(argv + 2, argv + argc));
+    }
+  }
+  core::log::set_style(core::log::Style::kLogrus);
+
+  CLI::App app{"Kubernetes, but small and simple", "k3s"};
+  app.set_version_flag("-v,--version",
+                       std::string("k3s version ") + k3s::config::kVersion + " (k3s-airgap)");
+  app.require_subcommand(1);
+  ServerConfig config;
+  std::string config_file;
+  bool debug = false;
+  app.add_flag("--debug", debug, "Turn on debug logs")->envname("K3S_DEBUG");
+  CLI::App* server = app.add_subcommand("server", "Run management server");
+  add_server_flags(server, config, config_file);
+
+  // config.yaml(.d) flags go right after the subcommand, before the user's arguments.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args.front() == "server") {
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    auto merged = k3s::config::merge_config(
+        k3s::config::config_path(rest, std::getenv("K3S_CONFIG_FILE")), rest, server_spec(server),
+        [](std::string w) { core::log::warn("{}", w); });
+    if (!merged) {
+      core::log::error("{}", merged.error().message());
+      return 1;
+    }
+    args = {"server"};
+    args.insert(args.end(), merged->begin(), merged->end());
+  }
+  std::vector<char*> cargv{argv[0]};
+  for (auto& a : args) cargv.push_back(a.data());
+  try {
+    app.parse(static_cast<int>(cargv.size()), cargv.data());
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (debug) core::log::set_level(core::log::Level::kDebug);
+  auto r = k3s::server::run_server(config);
+  if (!r) {
+    core::log::error("{}", r.error().message());
+    return core::errc_exit_code(r.error().code());
+  }
+  return 0;
+}

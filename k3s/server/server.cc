@@ -1,0 +1,142 @@
+#include "k3s/server/server.h"
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "core/base/log.h"
+#include "core/base/strings.h"
+#include "core/base/time.h"
+#include "core/fs/files.h"
+#include "core/http/server.h"
+#include "k3s/apiserver/apiserver.h"
+#include "k3s/datastore/sqlite_backend.h"
+#include "k3s/server/net.h"
+#include "k3s/server/pki.h"
+
+namespace k3s::server {
+namespace {
+
+using core::Errc;
+
+// sd_notify(READY=1) without libsystemd: one datagram to $NOTIFY_SOCKET ("@name" is abstract).
+void notify_ready() {
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (!path || !*path) return;
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  size_t n = std::min(std::strlen(path), sizeof addr.sun_path - 1);
+  std::memcpy(addr.sun_path, path, n);
+  if (addr.sun_path[0] == '@') addr.sun_path[0] = 0;
+  const char msg[] = "READY=1";
+  (void)::sendto(fd, msg, sizeof msg - 1, 0, reinterpret_cast<sockaddr*>(&addr),
+                 static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + n));
+  ::close(fd);
+}
+
+core::Result<std::string> datastore_path(const config::ServerConfig& config) {
+  const std::string& ep = config.datastore_endpoint;
+  if (ep.empty()) return config.data_dir + "/server/db/state.db";
+  if (ep.starts_with("sqlite://")) {
+    std::string path = ep.substr(9, ep.find('?') - 9);
+    return path.starts_with('/') ? path : config.data_dir + "/server/" + path;
+  }
+  std::string scheme = ep.substr(0, ep.find(':'));
+  return core::failf(Errc::kUnsupported,
+                     "datastore endpoint {}: the {} backend is not supported yet (SQLite only)", ep,
+                     scheme);
+}
+
+std::string host_name() {
+  char buf[256] = {0};
+  ::gethostname(buf, sizeof buf - 1);
+  return core::to_lower(buf);
+}
+
+}  // namespace
+
+core::Result<void> complete(config::ServerConfig& config) {
+  if (config.node_name.empty()) config.node_name = host_name();
+  for (const std::string* cidr : {&config.cluster_cidr, &config.service_cidr}) {
+    if (!valid_cidr(*cidr)) return core::failf(Errc::kInvalid, "invalid CIDR {}", *cidr);
+  }
+  if (config.cluster_dns.empty()) {
+    auto dns = nth_address(config.service_cidr, 10);
+    if (!dns)
+      return core::failf(Errc::kInvalid, "--service-cidr {} is too small", config.service_cidr);
+    config.cluster_dns = *dns;
+  } else if (!parse_ip(config.cluster_dns)) {
+    return core::failf(Errc::kInvalid, "--cluster-dns {}: not an IP address", config.cluster_dns);
+  }
+  for (const std::string* ip : {&config.bind_address, &config.advertise_address}) {
+    if (!ip->empty() && !parse_ip(*ip)) {
+      return core::failf(Errc::kInvalid, "{}: not an IP address", *ip);
+    }
+  }
+  if (config.advertise_port == 0) config.advertise_port = config.https_port;
+  (void)K3A_TRY(datastore_path(config));
+  return {};
+}
+
+core::Result<void> run_server(config::ServerConfig config) {
+  K3A_CHECK(complete(config));
+  auto started = std::chrono::steady_clock::now();
+  core::log::info("Starting k3s {}", config::kVersion);
+  K3A_CHECK(core::make_dirs(config.data_dir + "/server/db", 0700));
+  std::string db_path = K3A_TRY(datastore_path(config));
+  auto store = K3A_TRY(datastore::open_sqlite({.path = db_path}));
+  core::log::info("Datastore: SQLite {} at revision {}", db_path,
+                  K3A_TRY(store->current_revision()));
+
+  Pki pki = K3A_TRY(ensure_pki(config, core::system_now()));
+  for (const auto& name : pki.reissued) core::log::info("Certificate {} issued", name);
+  std::string kubeconfig =
+      config.write_kubeconfig.empty() ? "/etc/rancher/k3s/k3s.yaml" : config.write_kubeconfig;
+  std::string local = config.bind_address == "0.0.0.0" || config.bind_address == "::"
+                          ? "127.0.0.1"
+                          : config.bind_address;
+  std::string url =
+      fmt::format("https://{}:{}", local.find(':') != std::string::npos ? "[" + local + "]" : local,
+                  config.https_port);
+  K3A_CHECK(write_kubeconfig(pki, kubeconfig, url, config.write_kubeconfig_mode));
+  core::log::info("Wrote kubeconfig {}", kubeconfig);
+
+  apiserver::ApiServer api(
+      {.version = config::kVersion,
+       .server_ca_pem = K3A_TRY(core::read_file(pki.server_ca)),
+       .server_token_password = K3A_TRY(parse_token(pki.server_token)).password,
+       .agent_token_password = K3A_TRY(parse_token(pki.agent_token)).password});
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // the server's threads inherit the mask
+  auto http = K3A_TRY(
+      core::http::Server::start({.address = config.bind_address,
+                                 .port = config.https_port,
+                                 .tls_cert_file = pki.serving_cert,
+                                 .tls_key_file = pki.serving_key,
+                                 .client_ca_file = pki.client_ca,
+                                 .threads = 4},
+                                [&api](const core::http::ServerRequest& req,
+                                       core::http::ResponseWriter& w) { api.handle(req, w); }));
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  started)
+                .count();
+  core::log::info("k3s is up and running: https://{}:{} (ready in {} ms)", config.bind_address,
+                  http->port(), ms);
+  notify_ready();
+  int sig = 0;
+  sigwait(&signals, &sig);
+  core::log::info("Received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  http->stop();
+  return {};
+}
+
+}  // namespace k3s::server

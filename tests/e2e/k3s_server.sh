@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# `k3s server` as users start it: flags, K3S_* variables and config.yaml; certificates, tokens
+# and kubeconfig as upstream lays them out; the HTTPS front checked with curl, openssl and the
+# real kubectl: anonymous access only to health/version/cacerts/ping, client certificates from
+# our CA and the server token accepted, a foreign certificate, a wrong token and TLS < 1.2
+# refused; READY=1 through NOTIFY_SOCKET; restart keeps the identity; clear errors for bad input.
+BIN=${BIN:?}
+source "$(dirname "$0")/lib.sh"
+K3S="$BIN/k3s"
+D=$WORK/data
+PORT=$(free_port)
+
+start_server() {  # args...: starts k3s server in the background, waits for READY=1
+  local name="k3a-e2e-$$-$RANDOM"
+  rm -f "$WORK/notify" "$WORK/listening"
+  python3 - "$name" "$WORK/notify" "$WORK/listening" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind("\0" + sys.argv[1])
+open(sys.argv[3], "w").close()
+s.settimeout(20)
+open(sys.argv[2], "wb").write(s.recv(100))
+PY
+  local listener=$!
+  for _ in $(seq 200); do [ -e "$WORK/listening" ] && break; sleep 0.05; done
+  NOTIFY_SOCKET="@$name" "$K3S" server "$@" > "$WORK/server.log" 2>&1 &
+  SERVER=$!
+  CLEANUP=("kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null" "${CLEANUP[@]}")
+  wait "$listener" || { cat "$WORK/server.log" >&2; fail "no READY=1 from k3s server"; }
+  [ "$(cat "$WORK/notify")" = "READY=1" ] || fail "notify message: $(cat "$WORK/notify")"
+}
+
+# --- bad input is refused with one clear line ----------------------------------------------------
+expect_fail "The following argument was not expected: --bogus" "$K3S" server --bogus
+expect_fail "invalid CIDR 10.42.0.0/99" "$K3S" server -d "$D" --cluster-cidr 10.42.0.0/99
+expect_fail "postgres backend is not supported yet" \
+  "$K3S" server -d "$D" --datastore-endpoint postgres://u:p@127.0.0.1/k3s
+expect_ok "$K3S" --version
+grep -q "^k3s version v1.32" "$WORK/last.out" || fail "version: $(cat "$WORK/last.out")"
+
+# --- first start: config.yaml sets the port, K3S_TOKEN the token -----------------------------------
+mkdir -p "$WORK/etc"
+cat > "$WORK/etc/config.yaml" <<YAML
+https-listen-port: $PORT
+bind-address: 127.0.0.1
+tls-san: [k3s.example]
+write-kubeconfig-mode: "0644"
+YAML
+K3S_TOKEN=sekret start_server -c "$WORK/etc/config.yaml" -d "$D" -o "$WORK/k3s.yaml"
+grep -q 'level=info msg="Starting k3s v1.32' "$WORK/server.log" || fail "log format: $(head -2 "$WORK/server.log")"
+URL=https://127.0.0.1:$PORT
+TLS=$D/server/tls
+
+# Tokens and files where upstream puts them.
+hash=$(sha256sum "$TLS/server-ca.crt" | cut -d' ' -f1)
+[ "$(cat "$D/server/token")" = "K10$hash::server:sekret" ] || fail "token: $(cat "$D/server/token")"
+[ "$(readlink "$D/server/node-token")" = token ] || fail "node-token link"
+[ "$(stat -c %a "$D/server/token")" = 600 ] || fail "token mode"
+[ "$(stat -c %a "$TLS/client-admin.key")" = 600 ] || fail "key mode"
+[ "$(stat -c %a "$WORK/k3s.yaml")" = 644 ] || fail "kubeconfig mode (--write-kubeconfig-mode)"
+openssl x509 -noout -ext subjectAltName -in "$TLS/serving-kube-apiserver.crt" > "$WORK/san"
+for n in DNS:kubernetes.default.svc.cluster.local DNS:k3s.example "IP Address:10.43.0.1" "IP Address:127.0.0.1"; do
+  grep -q "$n" "$WORK/san" || fail "serving certificate lacks $n: $(cat "$WORK/san")"
+done
+openssl verify -CAfile "$TLS/client-ca.crt" "$TLS/client-admin.crt" > /dev/null || fail "admin cert chain"
+openssl x509 -noout -subject -in "$TLS/client-admin.crt" | grep -q "O = system:masters, CN = system:admin" \
+  || fail "admin subject"
+
+# Anonymous: only health, version, cacerts, ping.
+for p in /healthz /livez /readyz /ping; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$TLS/server-ca.crt" "$URL$p")
+  [ "$code" = 200 ] || fail "anonymous $p: $code"
+done
+curl -s --cacert "$TLS/server-ca.crt" "$URL/cacerts" | cmp - "$TLS/server-ca.crt" || fail "/cacerts"
+curl -s --cacert "$TLS/server-ca.crt" "$URL/version" > "$WORK/version"
+python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); assert v["major"]=="1" and v["minor"]=="32", v' \
+  "$WORK/version" || fail "/version: $(cat "$WORK/version")"
+code=$(curl -s -o "$WORK/body" -w '%{http_code}' --cacert "$TLS/server-ca.crt" "$URL/api/v1/secrets")
+[ "$code" = 401 ] || fail "anonymous /api/v1/secrets: $code"
+grep -q '"reason":"Unauthorized"' "$WORK/body" || fail "401 body: $(cat "$WORK/body")"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --cacert "$TLS/server-ca.crt" "$URL/api/v1/namespaces")
+[ "$code" = 401 ] || fail "anonymous POST: $code"
+
+# Credentials: our admin certificate and the server token pass; a wrong token and a certificate
+# from another CA do not.
+ADMIN=(--cert "$TLS/client-admin.crt" --key "$TLS/client-admin.key" --cacert "$TLS/server-ca.crt")
+code=$(curl -s -o /dev/null -w '%{http_code}' "${ADMIN[@]}" "$URL/api/v1/secrets")
+[ "$code" != 401 ] || fail "admin certificate refused"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer sekret" --cacert "$TLS/server-ca.crt" "$URL/api/v1/secrets")
+[ "$code" != 401 ] || fail "server token refused"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer wrong" --cacert "$TLS/server-ca.crt" "$URL/api/v1/secrets")
+[ "$code" = 401 ] || fail "wrong token: $code"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+  -subj "/O=system:masters/CN=intruder" -keyout "$WORK/evil.key" -out "$WORK/evil.crt" 2>/dev/null
+code=$(curl -s -o /dev/null -w '%{http_code}' --cert "$WORK/evil.crt" --key "$WORK/evil.key" \
+  --cacert "$TLS/server-ca.crt" "$URL/api/v1/secrets" || true)
+[ "$code" = 401 ] || [ "$code" = 000 ] || fail "foreign certificate: $code"
+
+# TLS policy: 1.0 and 1.1 and non-AEAD suites refused; 1.2 and 1.3 accepted.
+for v in -tls1 -tls1_1; do
+  if echo | openssl s_client $v -connect "127.0.0.1:$PORT" > /dev/null 2>&1; then fail "TLS $v accepted"; fi
+done
+if echo | openssl s_client -tls1_2 -cipher AES128-SHA -connect "127.0.0.1:$PORT" > /dev/null 2>&1; then
+  fail "AES128-SHA accepted"
+fi
+for v in -tls1_2 -tls1_3; do
+  echo | openssl s_client $v -connect "127.0.0.1:$PORT" > /dev/null 2>&1 || fail "TLS $v refused"
+done
+
+# The real kubectl: the server version it reports is ours.
+expect_ok kubectl --kubeconfig "$WORK/k3s.yaml" version -o json
+python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); assert v["serverVersion"]["gitVersion"].startswith("v1.32."), v' \
+  "$WORK/last.out" || fail "kubectl version: $(cat "$WORK/last.out")"
+
+# --- SIGTERM stops cleanly; a restart keeps certificates and token ------------------------------------
+kill -TERM "$SERVER"; wait "$SERVER" || fail "k3s server exited non-zero on SIGTERM"
+grep -q "Received SIGTERM, shutting down" "$WORK/server.log" || fail "no shutdown line"
+ca_before=$(sha256sum "$TLS/server-ca.crt"); leaf_before=$(sha256sum "$TLS/serving-kube-apiserver.crt")
+expect_fail "does not match the token this server was created with" \
+  "$K3S" server -c "$WORK/etc/config.yaml" -d "$D" -o "$WORK/k3s.yaml" --token other
+start_server -c "$WORK/etc/config.yaml" -d "$D" -o "$WORK/k3s.yaml"
+[ "$(sha256sum "$TLS/server-ca.crt")" = "$ca_before" ] || fail "CA changed on restart"
+[ "$(sha256sum "$TLS/serving-kube-apiserver.crt")" = "$leaf_before" ] || fail "serving cert reissued without cause"
+! grep -q "issued" "$WORK/server.log" || fail "certificates reissued on restart"
+[ "$(cat "$D/server/token")" = "K10$hash::server:sekret" ] || fail "token changed on restart"
+kill -TERM "$SERVER"; wait "$SERVER"
+echo "k3s_server: ok"
