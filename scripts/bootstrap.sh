@@ -12,7 +12,7 @@ build_pkgs=(
 )
 test_pkgs=(
   docker-registry skopeo umoci containerd runc busybox-static openssl zstd apache2-utils faketime
-  strace systemd rpm
+  strace systemd rpm sqlite3
 )
 
 missing=()

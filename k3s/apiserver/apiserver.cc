@@ -5,6 +5,7 @@
 
 #include "core/base/strings.h"
 #include "core/serde/json.h"
+#include "k3s/apiserver/discovery.h"
 
 namespace k3s::apiserver {
 namespace {
@@ -92,6 +93,33 @@ void ApiServer::handle(const core::http::ServerRequest& request,
                        fmt::format("{} is forbidden: User \"{}\" cannot {} path \"{}\"", path,
                                    who->user, core::to_lower(request.method), path));
   }
+  if (auto r = parse_resource_path(path)) return rest_.serve(request, *r, w);
+  discovery(request, w);
+}
+
+void ApiServer::discovery(const core::http::ServerRequest& req,
+                          core::http::ResponseWriter& w) const {
+  const std::string& path = req.path;
+  if (req.method != "GET") {
+    return send_status(w, 405, "MethodNotAllowed",
+                       "the server does not allow this method on the requested resource");
+  }
+  std::string accept = req.header("Accept").value_or("");
+  if ((path == "/api" || path == "/apis") && wants_aggregated(accept)) {
+    w.set_status(200);
+    w.add_header("Content-Type", kAggregatedDiscoveryType);
+    return w.send(core::dump_json(aggregated_discovery(path == "/api")));
+  }
+  if (path == "/api") {
+    return send_json(w, 200, core::dump_json(legacy_api_versions(req.header("Host").value_or(""))));
+  }
+  if (path == "/apis") return send_json(w, 200, core::dump_json(legacy_group_list()));
+  std::optional<nlohmann::json> doc;
+  if (path.starts_with("/api/")) doc = resource_list(path.substr(5));
+  if (path.starts_with("/apis/")) doc = resource_list(path.substr(6));
+  if (path == "/openapi/v3") doc = openapi_root();
+  if (path.starts_with("/openapi/v3/")) doc = openapi_document(path.substr(12));
+  if (doc) return send_json(w, 200, core::dump_json(*doc));
   send_status(w, 404, "NotFound", "the server could not find the requested resource");
 }
 

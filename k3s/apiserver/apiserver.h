@@ -1,6 +1,6 @@
 // The Kubernetes API's HTTP front: who is asking (client certificate or bearer token), whether
-// they may, and the answer. This first part serves the unauthenticated health, version, CA and
-// ping endpoints and answers every other path with upstream's Status errors; resources follow.
+// they may, and the answer: the unauthenticated health, version, CA and ping endpoints;
+// discovery and OpenAPI; the resources (rest.h). Errors are upstream's Status objects.
 // Handlers run on the HTTP server's threads; the object is immutable after construction.
 #pragma once
 
@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "core/http/server.h"
+#include "k3s/apiserver/rest.h"
+#include "k3s/datastore/backend.h"
 
 namespace k3s::apiserver {
 
@@ -25,13 +27,17 @@ struct ApiOptions {
 
 class ApiServer {
  public:
-  explicit ApiServer(ApiOptions options) : options_(std::move(options)) {}
+  ApiServer(ApiOptions options, datastore::Backend& store)
+      : options_(std::move(options)), rest_(store) {}
+  const Rest& rest() const { return rest_; }
   void handle(const core::http::ServerRequest& request, core::http::ResponseWriter& response) const;
   // nullopt: anonymous. Client certificates map CN to the user and O to the groups.
   std::optional<Identity> authenticate(const core::http::ServerRequest& request) const;
 
  private:
+  void discovery(const core::http::ServerRequest& request, core::http::ResponseWriter& w) const;
   ApiOptions options_;
+  Rest rest_;
 };
 
 // A metav1.Status body, as the API server writes errors.

@@ -1,0 +1,36 @@
+// The built-in resource types the API serves: group, version, plural, kind, scope, short names
+// and categories as upstream's discovery lists them. Static data; thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace k3s::apiserver {
+
+struct ResourceType {
+  std::string group;  // "" for the core group
+  std::string version;
+  std::string resource;  // plural, e.g. "deployments"
+  std::string singular;
+  std::string kind;
+  bool namespaced = true;
+  std::vector<std::string> short_names;
+  std::vector<std::string> categories;
+  std::vector<std::string> subresources;  // "status", "scale"
+
+  std::string group_version() const { return group.empty() ? version : group + "/" + version; }
+  // "deployments.apps", "pods": how errors name the resource.
+  std::string qualified() const { return group.empty() ? resource : resource + "." + group; }
+  // Datastore key prefix ("/registry/<resource>/"), with upstream's exceptions.
+  std::string key_prefix() const;
+  std::string key(std::string_view ns, std::string_view name) const;
+};
+
+const std::vector<ResourceType>& builtin_resources();
+const ResourceType* find_resource(std::string_view group, std::string_view version,
+                                  std::string_view resource);
+// The groups in discovery order, each with its versions (preferred first).
+std::vector<std::pair<std::string, std::vector<std::string>>> api_groups();
+
+}  // namespace k3s::apiserver

@@ -1,0 +1,682 @@
+#include "k3s/apiserver/rest.h"
+
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "core/base/strings.h"
+#include "core/base/time.h"
+#include "core/crypto/base64.h"
+#include "core/crypto/x509.h"
+#include "core/serde/json.h"
+#include "k3s/apiserver/apiserver.h"
+
+namespace k3s::apiserver {
+namespace {
+
+using json = nlohmann::json;
+using core::http::ResponseWriter;
+using core::http::ServerRequest;
+using datastore::KeyValue;
+
+// --- small helpers ---------------------------------------------------------------------------
+
+std::string url_decode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(s[i] == '+' ? ' ' : s[i]);
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> query_params(const std::string& query) {
+  std::map<std::string, std::string> out;
+  for (auto part : core::split(query, '&')) {
+    if (part.empty()) continue;
+    size_t eq = part.find('=');
+    out[url_decode(part.substr(0, eq))] = eq == part.npos ? "" : url_decode(part.substr(eq + 1));
+  }
+  return out;
+}
+
+void send_json(ResponseWriter& w, int code, const json& body) {
+  w.set_status(code);
+  w.add_header("Content-Type", "application/json");
+  w.add_header("Cache-Control", "no-cache, private");
+  w.send(core::dump_json(body) + "\n");
+}
+
+void send_error(ResponseWriter& w, int code, const std::string& reason, const std::string& message,
+                const ResourceRequest* r = nullptr, const std::string& name = "") {
+  json s = {{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", json::object()},
+            {"status", "Failure"}, {"message", message}, {"reason", reason},
+            {"code", code}};
+  if (r) {
+    json d = {{"kind", r->type->resource}};
+    if (!name.empty()) d["name"] = name;
+    if (!r->type->group.empty()) d["group"] = r->type->group;
+    s["details"] = d;
+  }
+  send_json(w, code, s);
+}
+
+std::string new_uid() {
+  std::string h = core::random_hex(16);
+  h[12] = '4';
+  h[16] = "89ab"[h[16] % 4];
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
+         "-" + h.substr(20);
+}
+
+// The object as clients see it: kind, apiVersion and the store's revision filled in.
+json present(const ResourceType& t, const KeyValue& kv) {
+  json o = json::parse(kv.value, nullptr, false);
+  if (o.is_discarded()) o = json::object();
+  o["kind"] = t.kind;
+  o["apiVersion"] = t.group_version();
+  o["metadata"]["resourceVersion"] = std::to_string(kv.mod_revision);
+  return o;
+}
+
+// What is stored: no resourceVersion (the revision is the version).
+std::string stored(json o) {
+  if (o.contains("metadata")) o["metadata"].erase("resourceVersion");
+  return core::dump_json(o);
+}
+
+// --- selectors -------------------------------------------------------------------------------
+
+struct Requirement {
+  std::string key, op;  // =, !=, in, notin, exists, !exists
+  std::vector<std::string> values;
+};
+
+std::optional<std::vector<Requirement>> parse_label_selector(const std::string& s) {
+  std::vector<Requirement> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t end = i;
+    int depth = 0;
+    while (end < s.size() && (s[end] != ',' || depth > 0)) {
+      if (s[end] == '(') depth++;
+      if (s[end] == ')') depth--;
+      end++;
+    }
+    std::string part(core::trim(std::string_view(s).substr(i, end - i)));
+    i = end + 1;
+    if (part.empty()) continue;
+    Requirement r;
+    size_t sp = part.find(' ');
+    if (sp != std::string::npos &&
+        (part.find(" in ") != std::string::npos || part.find(" notin ") != std::string::npos)) {
+      r.key = part.substr(0, sp);
+      std::string rest(core::trim(std::string_view(part).substr(sp)));
+      r.op = rest.starts_with("notin") ? "notin" : "in";
+      size_t open = rest.find('('), close = rest.rfind(')');
+      if (open == std::string::npos || close == std::string::npos) return std::nullopt;
+      for (auto v : core::split(std::string_view(rest).substr(open + 1, close - open - 1), ',')) {
+        r.values.emplace_back(core::trim(v));
+      }
+    } else if (size_t ne = part.find("!="); ne != std::string::npos) {
+      r = {std::string(core::trim(part.substr(0, ne))),
+           "!=",
+           {std::string(core::trim(part.substr(ne + 2)))}};
+    } else if (size_t eq = part.find('='); eq != std::string::npos) {
+      size_t vstart = part.compare(eq, 2, "==") == 0 ? eq + 2 : eq + 1;
+      r = {std::string(core::trim(part.substr(0, eq))),
+           "=",
+           {std::string(core::trim(part.substr(vstart)))}};
+    } else if (part.starts_with('!')) {
+      r = {std::string(core::trim(part.substr(1))), "!exists", {}};
+    } else {
+      r = {part, "exists", {}};
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+bool labels_match(const json& obj, const std::vector<Requirement>& reqs) {
+  const json* labels = nullptr;
+  if (obj.contains("metadata") && obj["metadata"].contains("labels"))
+    labels = &obj["metadata"]["labels"];
+  for (const auto& r : reqs) {
+    bool has = labels && labels->contains(r.key) && (*labels)[r.key].is_string();
+    std::string v = has ? (*labels)[r.key].get<std::string>() : "";
+    bool in = has && std::find(r.values.begin(), r.values.end(), v) != r.values.end();
+    if ((r.op == "=" && !(has && v == r.values[0])) || (r.op == "!=" && has && v == r.values[0]) ||
+        (r.op == "in" && !in) || (r.op == "notin" && in) || (r.op == "exists" && !has) ||
+        (r.op == "!exists" && has)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Field selectors: "path=value", "path==value", "path!=value" over dotted JSON paths.
+bool fields_match(const json& obj, const std::string& selector) {
+  for (auto part : core::split(selector, ',')) {
+    if (part.empty()) continue;
+    bool negate = false;
+    size_t op = part.find("!=");
+    std::string path, value;
+    if (op != std::string_view::npos) {
+      negate = true;
+      path = part.substr(0, op);
+      value = part.substr(op + 2);
+    } else {
+      op = part.find('=');
+      if (op == std::string_view::npos) return false;
+      path = part.substr(0, op);
+      value = part.substr(part.compare(op, 2, "==") == 0 ? op + 2 : op + 1);
+    }
+    const json* cur = &obj;
+    for (auto seg : core::split(path, '.')) {
+      std::string k(seg);
+      cur = cur->is_object() && cur->contains(k) ? &(*cur)[k] : nullptr;
+      if (!cur) break;
+    }
+    std::string actual = cur ? (cur->is_string() ? cur->get<std::string>() : cur->dump()) : "";
+    if ((actual == value) == negate) return false;
+  }
+  return true;
+}
+
+// --- tables ----------------------------------------------------------------------------------
+
+bool wants_table(const ServerRequest& req) {
+  auto accept = req.header("Accept");
+  return accept && accept->find("as=Table") != std::string::npos;
+}
+
+json table(const ResourceType& t, const std::vector<json>& objects, const std::string& rv,
+           const std::string& cont) {
+  json cols = json::array();
+  auto col = [&](const char* name, const char* type, const char* format, const char* desc) {
+    cols.push_back({{"name", name},
+                    {"type", type},
+                    {"format", format},
+                    {"description", desc},
+                    {"priority", 0}});
+  };
+  col("Name", "string", "name", "Name must be unique within a namespace.");
+  bool ns_status = t.kind == "Namespace";
+  if (ns_status) col("Status", "string", "", "The status of the namespace");
+  col("Age", "string", "",
+      "CreationTimestamp is a timestamp representing the server time when this object was "
+      "created.");
+  int64_t now = core::system_now();
+  json rows = json::array();
+  for (const auto& o : objects) {
+    const json& md = o["metadata"];
+    json cells = {md.value("name", "")};
+    if (ns_status) cells.push_back(o.contains("status") ? o["status"].value("phase", "") : "");
+    auto created = core::parse_rfc3339(md.value("creationTimestamp", ""));
+    cells.push_back(created ? human_age(now - *created) : "<unknown>");
+    rows.push_back({{"cells", cells},
+                    {"object",
+                     {{"kind", "PartialObjectMetadata"},
+                      {"apiVersion", "meta.k8s.io/v1"},
+                      {"metadata", md}}}});
+  }
+  json meta = {{"resourceVersion", rv}};
+  if (!cont.empty()) meta["continue"] = cont;
+  return {{"kind", "Table"},
+          {"apiVersion", "meta.k8s.io/v1"},
+          {"metadata", meta},
+          {"columnDefinitions", cols},
+          {"rows", rows}};
+}
+
+// --- the handlers ----------------------------------------------------------------------------
+
+class Call {
+ public:
+  Call(datastore::Backend& store, const ServerRequest& req, const ResourceRequest& r,
+       ResponseWriter& w)
+      : store_(store), req_(req), r_(r), t_(*r.type), w_(w), q_(query_params(req.query)) {}
+
+  void run() {
+    const std::string& m = req_.method;
+    if (!r_.sub.empty()) {
+      return send_error(w_, 404, "NotFound", "the server could not find the requested resource");
+    }
+    if (r_.name.empty()) {
+      if (m == "GET") return list();
+      if (m == "POST") return create();
+      if (m == "DELETE") return delete_collection();
+    } else {
+      if (m == "GET") return get();
+      if (m == "PUT") return replace();
+      if (m == "DELETE") return remove();
+      if (m == "PATCH") return patch();
+    }
+    send_error(w_, 405, "MethodNotAllowed",
+               fmt::format("the server does not allow this method on the requested resource"));
+  }
+
+ private:
+  std::string key(const std::string& name) const { return t_.key(r_.ns, name); }
+  std::string what(const std::string& name) const {
+    return fmt::format("{} \"{}\"", t_.qualified(), name);
+  }
+  void fail_store(const core::Error& e) {
+    if (e.code() == core::Errc::kExpired) return send_error(w_, 410, "Expired", e.message());
+    send_error(w_, 500, "InternalError", "Internal error occurred: " + e.message());
+  }
+  void not_found(const std::string& name) {
+    send_error(w_, 404, "NotFound", what(name) + " not found", &r_, name);
+  }
+  bool dry_run() const { return q_.count("dryRun") && q_.at("dryRun") == "All"; }
+
+  std::optional<json> body() {
+    auto ct = req_.header("Content-Type").value_or("application/json");
+    if (ct.find("protobuf") != std::string::npos) {
+      send_error(w_, 415, "UnsupportedMediaType",
+                 "the body of the request was in an unknown format - accepted media types include: "
+                 "application/json, application/yaml");
+      return std::nullopt;
+    }
+    auto parsed = ct.find("yaml") != std::string::npos ? core::parse_yaml(req_.body)
+                                                       : core::parse_json(req_.body);
+    if (!parsed || !parsed->is_object()) {
+      send_error(w_, 400, "BadRequest",
+                 "the object provided is unrecognized (must be of type " + t_.kind +
+                     "): " + (parsed ? std::string("not an object") : parsed.error().message()));
+      return std::nullopt;
+    }
+    return *parsed;
+  }
+
+  bool namespace_exists() {
+    if (!t_.namespaced) return true;
+    auto ns = store_.get("/registry/namespaces/" + r_.ns);
+    if (ns && *ns) return true;
+    send_error(w_, 404, "NotFound", fmt::format("namespaces \"{}\" not found", r_.ns), nullptr);
+    return false;
+  }
+
+  void list() {
+    std::vector<Requirement> labels;
+    if (q_.count("labelSelector")) {
+      auto parsed = parse_label_selector(q_["labelSelector"]);
+      if (!parsed)
+        return send_error(w_, 400, "BadRequest",
+                          "unable to parse requirement: " + q_["labelSelector"]);
+      labels = *parsed;
+    }
+    std::string prefix =
+        t_.namespaced && !r_.ns.empty() ? t_.key_prefix() + r_.ns + "/" : t_.key_prefix();
+    datastore::Range range = datastore::Range::prefix(prefix);
+    datastore::ListOptions opts;
+    if (q_.count("limit"))
+      opts.limit = static_cast<int64_t>(core::parse_u64(q_["limit"]).value_or(0));
+    if (q_.count("continue") && !q_["continue"].empty()) {
+      auto decoded = core::base64_decode(q_["continue"]);
+      auto token = decoded ? core::parse_json(*decoded) : core::Result<json>(json());
+      if (!token || !token->is_object()) {
+        return send_error(w_, 400, "BadRequest", "continue key is not valid");
+      }
+      opts.revision = token->value("rv", int64_t{0});
+      range.start = token->value("start", std::string()) + '\0';
+    }
+    auto res = store_.list(range, opts);
+    if (!res) {
+      if (res.error().code() == core::Errc::kExpired) {
+        return send_error(w_, 410, "Expired",
+                          "The provided continue parameter is too old to display a consistent list "
+                          "result. You can start a new list without the continue parameter.");
+      }
+      return fail_store(res.error());
+    }
+    std::vector<json> items;
+    for (const auto& kv : res->kvs) {
+      json o = present(t_, kv);
+      if (!labels_match(o, labels)) continue;
+      if (q_.count("fieldSelector") && !fields_match(o, q_["fieldSelector"])) continue;
+      items.push_back(std::move(o));
+    }
+    std::string cont;
+    if (res->more && !res->kvs.empty()) {
+      cont = core::base64_encode(
+          core::dump_json({{"rv", res->revision}, {"start", res->kvs.back().key}}));
+    }
+    std::string rv = std::to_string(res->revision);
+    if (wants_table(req_)) return send_json(w_, 200, table(t_, items, rv, cont));
+    json meta = {{"resourceVersion", rv}};
+    if (!cont.empty()) meta["continue"] = cont;
+    send_json(w_, 200,
+              {{"kind", t_.kind + "List"},
+               {"apiVersion", t_.group_version()},
+               {"metadata", meta},
+               {"items", items}});
+  }
+
+  void get() {
+    auto kv = store_.get(key(r_.name));
+    if (!kv) return fail_store(kv.error());
+    if (!*kv) return not_found(r_.name);
+    json o = present(t_, **kv);
+    if (wants_table(req_)) {
+      return send_json(w_, 200, table(t_, {o}, o["metadata"]["resourceVersion"], ""));
+    }
+    send_json(w_, 200, o);
+  }
+
+  // Checks kind/apiVersion/namespace of a body against the request and fills what is implied.
+  bool conform(json& o, const std::string& name_in_path) {
+    if (o.contains("kind") && o["kind"] != t_.kind) {
+      send_error(w_, 400, "BadRequest",
+                 fmt::format("the object provided is unrecognized (must be of type {}): kind {} "
+                             "does not match",
+                             t_.kind, o["kind"].dump()));
+      return false;
+    }
+    json& md = o["metadata"];
+    if (!md.is_object()) md = json::object();
+    if (t_.namespaced) {
+      std::string ns = md.value("namespace", r_.ns);
+      if (ns != r_.ns) {
+        send_error(w_, 400, "BadRequest",
+                   "the namespace of the provided object does not match the namespace sent on the "
+                   "request");
+        return false;
+      }
+      md["namespace"] = r_.ns;
+    } else {
+      md.erase("namespace");
+    }
+    if (!name_in_path.empty()) {
+      if (md.value("name", name_in_path) != name_in_path) {
+        send_error(w_, 400, "BadRequest",
+                   "the name of the object (" + md.value("name", std::string()) +
+                       ") does not match the name on the URL (" + name_in_path + ")");
+        return false;
+      }
+      md["name"] = name_in_path;
+    }
+    o["kind"] = t_.kind;
+    o["apiVersion"] = t_.group_version();
+    return true;
+  }
+
+  // Built-in defaults upstream applies on write.
+  void defaults(json& o) {
+    if (t_.kind == "Secret" && o.contains("stringData")) {
+      for (auto& [k, v] : o["stringData"].items()) {
+        o["data"][k] = core::base64_encode(v.is_string() ? v.get<std::string>() : v.dump());
+      }
+      o.erase("stringData");
+    }
+    if (t_.kind == "Secret" && !o.contains("type")) o["type"] = "Opaque";
+    if (t_.kind == "Namespace") {
+      o["metadata"]["labels"]["kubernetes.io/metadata.name"] = o["metadata"]["name"];
+      if (!o.contains("spec")) o["spec"] = {{"finalizers", {"kubernetes"}}};
+      o["status"] = {{"phase", "Active"}};
+    }
+  }
+
+  void create() {
+    auto parsed = body();
+    if (!parsed) return;
+    json o = std::move(*parsed);
+    if (!conform(o, "")) return;
+    json& md = o["metadata"];
+    if (!md.contains("name") || md["name"].get<std::string>().empty()) {
+      if (md.contains("generateName")) {
+        md["name"] = md["generateName"].get<std::string>() + core::random_hex(3).substr(0, 5);
+      } else {
+        return send_error(w_, 422, "Invalid",
+                          fmt::format("{} \"\" is invalid: metadata.name: Required value: name or "
+                                      "generateName is required",
+                                      t_.kind));
+      }
+    }
+    std::string name = md["name"];
+    if (!namespace_exists()) return;
+    md["uid"] = new_uid();
+    md["creationTimestamp"] = core::format_rfc3339(core::system_now());
+    if (o.contains("spec")) md["generation"] = 1;
+    md.erase("resourceVersion");
+    defaults(o);
+    if (dry_run()) {
+      o["metadata"]["resourceVersion"] = "";
+      return send_json(w_, 201, o);
+    }
+    auto res = store_.create(key(name), stored(o));
+    if (!res) return fail_store(res.error());
+    if (!res->succeeded) {
+      return send_error(w_, 409, "AlreadyExists", what(name) + " already exists", &r_, name);
+    }
+    send_json(w_, 201, present(t_, *res->current));
+  }
+
+  // Writes `o` over the stored `old` (compare-and-swap on its revision).
+  void write_over(const KeyValue& old, json o, int code = 200) {
+    json prev = present(t_, old);
+    json& md = o["metadata"];
+    for (const char* k : {"uid", "creationTimestamp"}) {
+      if (prev["metadata"].contains(k)) md[k] = prev["metadata"][k];
+    }
+    int64_t gen = prev["metadata"].value("generation", int64_t{0});
+    if (gen) md["generation"] = gen;
+    if (o.contains("spec") && o["spec"] != prev.value("spec", json())) {
+      md["generation"] = gen + 1;
+    }
+    if (t_.kind == "Namespace" && prev.contains("status")) o["status"] = prev["status"];
+    defaults(o);
+    json cmp = o;
+    cmp["metadata"]["resourceVersion"] = prev["metadata"]["resourceVersion"];
+    if (cmp == prev) return send_json(w_, code, prev);  // no-op: the version stays
+    if (dry_run()) return send_json(w_, code, o);
+    auto res = store_.update(old.key, stored(o), old.mod_revision);
+    if (!res) return fail_store(res.error());
+    if (!res->succeeded) return conflict(md.value("name", ""));
+    send_json(w_, code, present(t_, *res->current));
+  }
+
+  void conflict(const std::string& name) {
+    send_error(w_, 409, "Conflict",
+               fmt::format("Operation cannot be fulfilled on {} \"{}\": the object has been "
+                           "modified; please apply your changes to the latest version and try "
+                           "again",
+                           t_.qualified(), name),
+               &r_, name);
+  }
+
+  void replace() {
+    auto parsed = body();
+    if (!parsed) return;
+    json o = std::move(*parsed);
+    if (!conform(o, r_.name)) return;
+    auto old = store_.get(key(r_.name));
+    if (!old) return fail_store(old.error());
+    if (!*old) return not_found(r_.name);
+    std::string want = o["metadata"].value("resourceVersion", "");
+    if (!want.empty() && want != std::to_string((*old)->mod_revision)) return conflict(r_.name);
+    write_over(**old, std::move(o));
+  }
+
+  void patch() {
+    std::string ct = req_.header("Content-Type").value_or("");
+    auto old = store_.get(key(r_.name));
+    if (!old) return fail_store(old.error());
+    if (!*old) return not_found(r_.name);
+    json current = present(t_, **old);
+    auto doc = core::parse_json(req_.body);
+    if (!doc)
+      return send_error(w_, 400, "BadRequest", "error decoding patch: " + doc.error().message());
+    json patched;
+    try {
+      if (ct.starts_with("application/json-patch+json")) {
+        patched = current.patch(*doc);
+      } else if (ct.starts_with("application/merge-patch+json")) {
+        patched = current;
+        patched.merge_patch(*doc);
+      } else {
+        return send_error(w_, 415, "UnsupportedMediaType",
+                          "the body of the request was in an unknown format - accepted media "
+                          "types include: application/json-patch+json, "
+                          "application/merge-patch+json");
+      }
+    } catch (const std::exception& e) {
+      return send_error(w_, 422, "Invalid",
+                        std::string("the patch could not be applied: ") + e.what());
+    }
+    if (!conform(patched, r_.name)) return;
+    std::string want = patched["metadata"].value("resourceVersion", "");
+    if (!want.empty() && want != std::to_string((*old)->mod_revision)) return conflict(r_.name);
+    write_over(**old, std::move(patched));
+  }
+
+  void remove() {
+    auto old = store_.get(key(r_.name));
+    if (!old) return fail_store(old.error());
+    if (!*old) return not_found(r_.name);
+    json o = present(t_, **old);
+    if (dry_run()) return send_json(w_, 200, o);
+    if (t_.kind == "Namespace") {
+      // Without the namespace controller yet, a namespace goes with everything in it at once.
+      for (const auto& type : builtin_resources()) {
+        if (!type.namespaced) continue;
+        auto in = store_.list(datastore::Range::prefix(type.key_prefix() + r_.name + "/"), {});
+        if (!in) return fail_store(in.error());
+        for (const auto& kv : in->kvs) (void)store_.remove(kv.key, kv.mod_revision);
+      }
+    }
+    auto res = store_.remove(key(r_.name), (*old)->mod_revision);
+    if (!res) return fail_store(res.error());
+    if (!res->succeeded) return conflict(r_.name);
+    send_json(w_, 200, o);
+  }
+
+  void delete_collection() {
+    std::string prefix =
+        t_.namespaced && !r_.ns.empty() ? t_.key_prefix() + r_.ns + "/" : t_.key_prefix();
+    auto all = store_.list(datastore::Range::prefix(prefix), {});
+    if (!all) return fail_store(all.error());
+    std::vector<Requirement> labels;
+    if (q_.count("labelSelector"))
+      labels = parse_label_selector(q_["labelSelector"]).value_or(labels);
+    json items = json::array();
+    for (const auto& kv : all->kvs) {
+      json o = present(t_, kv);
+      if (!labels_match(o, labels)) continue;
+      if (!dry_run()) (void)store_.remove(kv.key, kv.mod_revision);
+      items.push_back(o);
+    }
+    send_json(
+        w_, 200,
+        {{"kind", t_.kind + "List"},
+         {"apiVersion", t_.group_version()},
+         {"metadata", {{"resourceVersion", std::to_string(store_.current_revision().value_or(0))}}},
+         {"items", items}});
+  }
+
+  datastore::Backend& store_;
+  const ServerRequest& req_;
+  const ResourceRequest& r_;
+  const ResourceType& t_;
+  ResponseWriter& w_;
+  std::map<std::string, std::string> q_;
+};
+
+}  // namespace
+
+std::string human_age(int64_t s) {
+  if (s < -1) return "<invalid>";
+  if (s < 0) return "0s";
+  if (s < 120) return fmt::format("{}s", s);
+  int64_t m = s / 60, h = s / 3600, d = h / 24, y = d / 365;
+  if (m < 10) return s % 60 == 0 ? fmt::format("{}m", m) : fmt::format("{}m{}s", m, s % 60);
+  if (m < 180) return fmt::format("{}m", m);
+  if (h < 8) return m % 60 == 0 ? fmt::format("{}h", h) : fmt::format("{}h{}m", h, m % 60);
+  if (h < 48) return fmt::format("{}h", h);
+  if (h < 192) return h % 24 == 0 ? fmt::format("{}d", d) : fmt::format("{}d{}h", d, h % 24);
+  if (d < 730) return fmt::format("{}d", d);
+  if (y < 8) return d % 365 == 0 ? fmt::format("{}y", y) : fmt::format("{}y{}d", y, d % 365);
+  return fmt::format("{}y", y);
+}
+
+std::optional<ResourceRequest> parse_resource_path(const std::string& path) {
+  std::vector<std::string> seg;
+  for (auto s : core::split(path, '/')) {
+    if (!s.empty()) seg.emplace_back(s);
+  }
+  std::string group, version;
+  size_t i = 0;
+  if (seg.size() >= 2 && seg[0] == "api") {
+    version = seg[1];
+    i = 2;
+  } else if (seg.size() >= 3 && seg[0] == "apis") {
+    group = seg[1];
+    version = seg[2];
+    i = 3;
+  } else {
+    return std::nullopt;
+  }
+  std::vector<std::string> rest(seg.begin() + i, seg.end());
+  if (rest.empty()) return std::nullopt;
+  ResourceRequest r;
+  if (rest[0] == "namespaces" && rest.size() >= 3) {
+    if (const ResourceType* t = find_resource(group, version, rest[2]); t && t->namespaced) {
+      r.type = t;
+      r.ns = rest[1];
+      if (rest.size() > 3) r.name = rest[3];
+      if (rest.size() > 4) r.sub = rest[4];
+      if (rest.size() > 5) return std::nullopt;
+      return r;
+    }
+  }
+  r.type = find_resource(group, version, rest[0]);
+  if (!r.type) return std::nullopt;
+  if (rest.size() > 1) r.name = rest[1];
+  if (rest.size() > 2) r.sub = rest[2];
+  if (rest.size() > 3) return std::nullopt;
+  return r;
+}
+
+void Rest::serve(const ServerRequest& req, const ResourceRequest& r, ResponseWriter& w) const {
+  Call(store_, req, r, w).run();
+}
+
+core::Result<void> Rest::seed(const std::string& service_ip, int https_port) const {
+  std::string now = core::format_rfc3339(core::system_now());
+  for (const char* ns : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
+    json o = {{"apiVersion", "v1"},
+              {"kind", "Namespace"},
+              {"metadata",
+               {{"name", ns},
+                {"uid", new_uid()},
+                {"creationTimestamp", now},
+                {"labels", {{"kubernetes.io/metadata.name", ns}}}}},
+              {"spec", {{"finalizers", {"kubernetes"}}}},
+              {"status", {{"phase", "Active"}}}};
+    (void)K3A_TRY(store_.create(std::string("/registry/namespaces/") + ns, core::dump_json(o)));
+  }
+  json svc = {
+      {"apiVersion", "v1"},
+      {"kind", "Service"},
+      {"metadata",
+       {{"name", "kubernetes"},
+        {"namespace", "default"},
+        {"uid", new_uid()},
+        {"creationTimestamp", now},
+        {"labels", {{"component", "apiserver"}, {"provider", "kubernetes"}}}}},
+      {"spec",
+       {{"type", "ClusterIP"},
+        {"clusterIP", service_ip},
+        {"clusterIPs", {service_ip}},
+        {"ports",
+         {{{"name", "https"}, {"port", 443}, {"protocol", "TCP"}, {"targetPort", https_port}}}},
+        {"sessionAffinity", "None"}}}};
+  (void)K3A_TRY(store_.create("/registry/services/specs/default/kubernetes", core::dump_json(svc)));
+  return {};
+}
+
+}  // namespace k3s::apiserver

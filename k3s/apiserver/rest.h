@@ -1,0 +1,42 @@
+// Generic REST for the built-in resources over the datastore: list (limit/continue, label and
+// field selectors, Tables), get, create, replace, delete, deletecollection, JSON and merge
+// patches; metadata defaults (uid, creationTimestamp, generation, resourceVersion from the
+// store's revision) and upstream's Status errors. Objects are stored as JSON. Thread-safe as
+// the backend is.
+#pragma once
+
+#include <string>
+
+#include "core/http/server.h"
+#include "k3s/apiserver/resources.h"
+#include "k3s/datastore/backend.h"
+
+namespace k3s::apiserver {
+
+struct ResourceRequest {
+  const ResourceType* type = nullptr;
+  std::string ns;    // "" for cluster-scoped types or all-namespace lists
+  std::string name;  // "" for collection requests
+  std::string sub;   // subresource, e.g. "status"
+};
+
+class Rest {
+ public:
+  explicit Rest(datastore::Backend& store) : store_(store) {}
+  void serve(const core::http::ServerRequest& req, const ResourceRequest& r,
+             core::http::ResponseWriter& w) const;
+  // Creates the objects every cluster starts with (namespaces default, kube-system,
+  // kube-public, kube-node-lease; the `kubernetes` Service) when they are missing.
+  core::Result<void> seed(const std::string& service_ip, int https_port) const;
+
+ private:
+  datastore::Backend& store_;
+};
+
+// Parses "/api/v1/..." and "/apis/<g>/<v>/..." into a resource request; nullopt when the path
+// names no known resource.
+std::optional<ResourceRequest> parse_resource_path(const std::string& path);
+// kubectl's age format (5s, 3m20s, 2d3h, ...).
+std::string human_age(int64_t seconds);
+
+}  // namespace k3s::apiserver

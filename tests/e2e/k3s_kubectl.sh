@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# The real /usr/bin/kubectl against `k3s server`: discovery, tables, create/apply/get/label/
+# patch/delete, selectors, chunked lists, upstream's error messages, the seed objects; and
+# durability: kill -9 the server 20 times during a write loop, every acknowledged write is there
+# afterwards and SQLite's integrity_check passes.
+BIN=${BIN:?}
+source "$(dirname "$0")/lib.sh"
+K3S="$BIN/k3s"
+D=$WORK/data
+PORT=$(free_port)
+export KUBECONFIG=$WORK/k3s.yaml
+
+start_server() {
+  "$K3S" server -d "$D" --bind-address 127.0.0.1 --https-listen-port "$PORT" -o "$KUBECONFIG" \
+    >> "$WORK/server.log" 2>&1 &
+  SERVER=$!
+  CLEANUP=("kill -9 $SERVER 2>/dev/null; wait $SERVER 2>/dev/null" "${CLEANUP[@]}")
+  for _ in $(seq 200); do
+    curl -sk "https://127.0.0.1:$PORT/readyz" > /dev/null 2>&1 && return 0
+    kill -0 "$SERVER" 2>/dev/null || { cat "$WORK/server.log" >&2; fail "k3s server exited"; }
+    sleep 0.05
+  done
+  fail "k3s server did not become ready"
+}
+k() { kubectl --cache-dir "$WORK/kcache" "$@"; }
+
+start_server
+
+# Seed objects and tables.
+expect_ok k get ns
+for ns in default kube-system kube-public kube-node-lease; do
+  grep -Eq "^$ns +Active +[0-9]+s$" "$WORK/last.out" || fail "namespace $ns: $(cat "$WORK/last.out")"
+done
+head -1 "$WORK/last.out" | grep -Eq '^NAME +STATUS +AGE$' || fail "namespace columns"
+expect_ok k get svc kubernetes -o jsonpath='{.spec.clusterIP}'
+[ "$(cat "$WORK/last.out")" = 10.43.0.1 ] || fail "kubernetes service IP: $(cat "$WORK/last.out")"
+expect_ok k get ns default -o jsonpath='{.metadata.labels.kubernetes\.io/metadata\.name}'
+[ "$(cat "$WORK/last.out")" = default ] || fail "namespace label"
+
+# Discovery.
+expect_ok k api-resources
+grep -Eq '^deployments +deploy +apps/v1 +true +Deployment$' "$WORK/last.out" || fail "api-resources: deployments"
+grep -Eq '^customresourcedefinitions +crd,crds +apiextensions.k8s.io/v1 +false' "$WORK/last.out" \
+  || fail "api-resources: crds"
+
+# Create, read back, defaults.
+cat > "$WORK/objs.yaml" <<'YAML'
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: web, labels: {app: web}}
+data: {a: "1"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: s1}
+stringData: {password: hunter2}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: busybox}]}
+YAML
+expect_ok k create -f "$WORK/objs.yaml"
+grep -q "deployment.apps/web created" "$WORK/last.out" || fail "create: $(cat "$WORK/last.out")"
+expect_fail 'Error from server (AlreadyExists): error when creating' k create -f "$WORK/objs.yaml"
+grep -q 'configmaps "web" already exists' "$WORK/last.out" || fail "already-exists message: $(cat "$WORK/last.out")"
+expect_ok k get secret s1 -o jsonpath='{.data.password}'
+[ "$(cat "$WORK/last.out")" = "$(printf hunter2 | base64)" ] || fail "stringData not folded"
+expect_ok k get deploy web -o json
+python3 - "$WORK/last.out" <<'PY' || fail "deployment metadata: $(cat "$WORK/last.out")"
+import json, re, sys
+o = json.load(open(sys.argv[1]))
+m = o["metadata"]
+assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", m["uid"]), m
+assert m["generation"] == 1 and int(m["resourceVersion"]) > 0 and m["creationTimestamp"].endswith("Z"), m
+assert o["apiVersion"] == "apps/v1" and o["kind"] == "Deployment"
+PY
+
+# Label, selectors, patches; generation moves only with the spec.
+expect_ok k label cm web tier=front
+expect_ok k get cm -l 'tier in (front,back),app=web' -o name
+[ "$(cat "$WORK/last.out")" = configmap/web ] || fail "label selector: $(cat "$WORK/last.out")"
+expect_ok k get cm -l 'tier!=front' -o name
+[ -z "$(cat "$WORK/last.out")" ] || fail "negative selector: $(cat "$WORK/last.out")"
+expect_ok k get cm --field-selector metadata.name=web -o name
+[ "$(cat "$WORK/last.out")" = configmap/web ] || fail "field selector"
+expect_ok k patch cm web --type merge -p '{"data":{"b":"2"}}'
+expect_ok k patch cm web --type json -p '[{"op":"add","path":"/data/c","value":"3"}]'
+expect_ok k get cm web -o jsonpath='{.data.a}{.data.b}{.data.c}'
+[ "$(cat "$WORK/last.out")" = 123 ] || fail "patches: $(cat "$WORK/last.out")"
+expect_ok k patch deploy web --type merge -p '{"metadata":{"labels":{"x":"y"}}}'
+expect_ok k get deploy web -o jsonpath='{.metadata.generation}'
+[ "$(cat "$WORK/last.out")" = 1 ] || fail "generation moved on a metadata change"
+expect_ok k patch deploy web --type merge -p '{"spec":{"replicas":3}}'
+expect_ok k get deploy web -o jsonpath='{.metadata.generation}'
+[ "$(cat "$WORK/last.out")" = 2 ] || fail "generation did not move on a spec change"
+
+# A stale resourceVersion is a conflict, with upstream's message.
+TLS=$D/server/tls
+CURL=(curl -s --cacert "$TLS/server-ca.crt" --cert "$TLS/client-admin.crt" --key "$TLS/client-admin.key")
+U=https://127.0.0.1:$PORT/api/v1/namespaces/default/configmaps
+code=$("${CURL[@]}" -o "$WORK/body" -w '%{http_code}' -X PUT -H 'Content-Type: application/json' \
+  -d '{"metadata":{"name":"web","resourceVersion":"1"},"data":{}}' "$U/web")
+[ "$code" = 409 ] || fail "stale PUT: $code"
+grep -q 'Operation cannot be fulfilled on configmaps \\"web\\": the object has been modified' "$WORK/body" \
+  || fail "conflict message: $(cat "$WORK/body")"
+
+# Chunked lists follow continue tokens to the end.
+for i in 1 2 3 4 5; do expect_ok k create configmap "c$i" --dry-run=client -o yaml; k create -f "$WORK/last.out" > /dev/null; done
+expect_ok k get cm --chunk-size=2 -o name
+[ "$(grep -c '^configmap/' "$WORK/last.out")" = 6 ] || fail "chunked list: $(cat "$WORK/last.out")"
+"${CURL[@]}" "$U?limit=2" > "$WORK/page"
+python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); assert len(p["items"])==2 and p["metadata"]["continue"], p' \
+  "$WORK/page" || fail "first page"
+
+# Errors as upstream prints them; delete waits and returns.
+expect_fail 'Error from server (NotFound): configmaps "nope" not found' k get cm nope
+expect_fail 'Error from server (NotFound): deployments.apps "nope" not found' k get deploy nope
+expect_fail 'namespaces "elsewhere" not found' k -n elsewhere create -f "$WORK/objs.yaml"
+expect_ok k delete -f "$WORK/objs.yaml"
+grep -q 'deployment.apps "web" deleted' "$WORK/last.out" || fail "delete: $(cat "$WORK/last.out")"
+expect_fail 'not found' k get deploy web
+expect_ok k apply -f "$WORK/objs.yaml"
+grep -q "configmap/web created" "$WORK/last.out" || fail "apply: $(cat "$WORK/last.out")"
+
+# --- durability: kill -9 during a write loop, 20 times ------------------------------------------
+acked=$WORK/acked
+: > "$acked"
+for round in $(seq 20); do
+  (
+    i=0
+    while :; do
+      i=$((i + 1)); name="w-$round-$i"
+      code=$("${CURL[@]}" -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+        -d "{\"metadata\":{\"name\":\"$name\"},\"data\":{\"i\":\"$i\"}}" "$U" 2>/dev/null) || break
+      [ "$code" = 201 ] && echo "$name" >> "$acked"
+    done
+  ) &
+  writer=$!
+  sleep "0.$((RANDOM % 3 + 1))"
+  kill -9 "$SERVER"; wait "$SERVER" 2>/dev/null || true
+  wait "$writer" 2>/dev/null || true
+  start_server
+done
+total=$(wc -l < "$acked")
+[ "$total" -gt 20 ] || fail "only $total writes were acknowledged"
+"${CURL[@]}" "$U" > "$WORK/all"
+python3 - "$WORK/all" "$acked" <<'PY' || fail "acknowledged writes lost"
+import json, sys
+have = {i["metadata"]["name"] for i in json.load(open(sys.argv[1]))["items"]}
+acked = [l.strip() for l in open(sys.argv[2]) if l.strip()]
+missing = [a for a in acked if a not in have]
+assert not missing, "missing after kill -9: %s" % missing[:10]
+print("durability: %d acknowledged writes over 20 kills, none lost" % len(acked))
+PY
+kill -TERM "$SERVER"; wait "$SERVER" || true
+[ "$(sqlite3 "$D/server/db/state.db" 'PRAGMA integrity_check')" = ok ] || fail "integrity_check"
+echo "k3s_kubectl: ok"
