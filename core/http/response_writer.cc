@@ -90,6 +90,10 @@ void ResponseWriter::send(std::string body) {
   if (begin_send()) body_ = std::move(body);
 }
 
+void ResponseWriter::stream(StreamStart start) {
+  if (begin_send()) streamer_ = std::move(start);
+}
+
 void ResponseWriter::send_file(const std::string& path, std::string content_type) {
   if (!begin_send()) return;
   auto fd = Fd::open(path, O_RDONLY);

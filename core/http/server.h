@@ -43,6 +43,20 @@ struct ServerRequest {
   }
 };
 
+// A response body produced over time, sent with chunked transfer encoding (watches, logs).
+// write() and close() may be called from any thread and never block: chunks are queued for the
+// connection. After the client goes away (or close()), writes are dropped and the on-close
+// callback runs once, on the server's thread.
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+  virtual void write(std::string chunk) = 0;
+  virtual void close() = 0;
+  virtual bool closed() const = 0;
+  virtual void on_close(std::function<void()> callback) = 0;
+};
+using StreamStart = std::function<void(std::shared_ptr<ResponseStream>)>;
+
 // The answer to one request, filled by the handler. Only the first send()/send_file() counts;
 // a handler that calls neither answers with an empty body and the status set (default 200).
 class ResponseWriter {
@@ -59,6 +73,9 @@ class ResponseWriter {
   // (from size and mtime). Adds ETag, Last-Modified, Accept-Ranges and Content-Type (when not
   // empty). A missing file answers 404, an unreadable one 500 (the path is not disclosed).
   void send_file(const std::string& path, std::string content_type);
+  // Answers with the status and headers set and a chunked body: `start` gets the stream once
+  // the head is on its way (on the server's thread); keep it to write later.
+  void stream(StreamStart start);
   // Closes the connection after this response instead of keeping it alive.
   void close_connection() { close_ = true; }
 
@@ -73,6 +90,7 @@ class ResponseWriter {
   bool closing() const { return close_; }
   std::string& body() { return body_; }
   std::optional<FilePart>& file() { return file_; }
+  StreamStart& streamer() { return streamer_; }
 
  private:
   bool begin_send();
@@ -82,6 +100,7 @@ class ResponseWriter {
   Headers headers_;
   std::string body_;
   std::optional<FilePart> file_;
+  StreamStart streamer_;
   bool sent_ = false;
   bool close_ = false;
 };

@@ -7,12 +7,16 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cerrno>
+#include <deque>
+#include <mutex>
+#include <optional>
 #include <type_traits>
 
 #include "core/base/log.h"
@@ -240,7 +244,110 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     X509_free(peer);
   }
 
+  // --- streamed (chunked) responses ---------------------------------------------------------
+
+  class ChunkStream final : public ResponseStream {
+   public:
+    explicit ChunkStream(std::weak_ptr<Session> session) : session_(std::move(session)) {}
+    void write(std::string chunk) override {
+      if (closed_ || chunk.empty()) return;
+      if (auto s = session_.lock()) {
+        asio::post(s->stream_.get_executor(),
+                   [s, chunk = std::move(chunk)]() mutable { s->queue_chunk(std::move(chunk)); });
+      }
+    }
+    void close() override {
+      if (closed_.exchange(true)) return;
+      if (auto s = session_.lock()) {
+        asio::post(s->stream_.get_executor(), [s] { s->queue_chunk(std::nullopt); });
+      }
+    }
+    bool closed() const override { return closed_; }
+    void on_close(std::function<void()> callback) override {
+      std::lock_guard lock(mu_);
+      on_close_ = std::move(callback);
+    }
+    void finished() {
+      closed_ = true;
+      std::function<void()> cb;
+      {
+        std::lock_guard lock(mu_);
+        cb = std::move(on_close_);
+      }
+      if (cb) cb();
+    }
+
+   private:
+    std::weak_ptr<Session> session_;
+    std::atomic<bool> closed_{false};
+    std::mutex mu_;
+    std::function<void()> on_close_;
+  };
+
+  void start_stream(ResponseWriter& writer, unsigned version, bool keep_alive) {
+    auto response = std::make_shared<http::response<http::empty_body>>();
+    set_head(*response, writer, version, keep_alive);
+    response->chunked(true);
+    auto serializer = std::make_shared<http::response_serializer<http::empty_body>>(*response);
+    socket().expires_never();  // a watch lives as long as the client wants it
+    stream_obj_ = std::make_shared<ChunkStream>(this->weak_from_this());
+    auto start = std::move(writer.streamer());
+    http::async_write_header(
+        stream_, *serializer,
+        [self = this->shared_from_this(), response, serializer, start](error_code ec, size_t) {
+          if (ec) return self->end_stream(true);
+          self->watch_peer();
+          start(self->stream_obj_);
+        });
+  }
+
+  // Reads while streaming only to notice the client leaving.
+  void watch_peer() {
+    socket().async_read_some(asio::buffer(scratch_),
+                             [self = this->shared_from_this()](error_code ec, size_t) {
+                               if (ec) return self->end_stream(true);
+                               self->watch_peer();
+                             });
+  }
+
+  void queue_chunk(std::optional<std::string> chunk) {
+    if (!stream_obj_) return;
+    pending_.push_back(std::move(chunk));
+    if (!writing_) write_next_chunk();
+  }
+
+  void write_next_chunk() {
+    if (pending_.empty() || !stream_obj_) return;
+    writing_ = true;
+    auto chunk = std::make_shared<std::optional<std::string>>(std::move(pending_.front()));
+    pending_.pop_front();
+    auto done = [self = this->shared_from_this(), chunk](error_code ec, size_t) {
+      self->writing_ = false;
+      if (ec) return self->end_stream(true);
+      if (!*chunk) return self->end_stream(false);
+      self->write_next_chunk();
+    };
+    if (*chunk) {
+      asio::async_write(stream_, http::make_chunk(asio::buffer(**chunk)), std::move(done));
+    } else {
+      asio::async_write(stream_, http::make_chunk_last(), std::move(done));
+    }
+  }
+
+  // The stream is over: the peer left (or a write failed), or the producer closed it.
+  void end_stream(bool broken) {
+    if (!stream_obj_) return;
+    auto stream = std::move(stream_obj_);
+    pending_.clear();
+    stream->finished();
+    // The read that watched the peer is cancelled by closing; keep-alive is not resumed after a
+    // stream (the watching read may have consumed input).
+    if (broken) return close_now();
+    close_gracefully();
+  }
+
   void respond(ResponseWriter& writer, unsigned version, bool head, bool keep_alive) {
+    if (writer.streamer() && !head) return start_stream(writer, version, keep_alive);
     const bool no_body = head || status_has_no_body(writer.status());
     if (writer.file() && !no_body) {
       auto response = std::make_shared<http::response<FileRangeBody>>();
@@ -335,6 +442,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::array<char, 4096> scratch_{};
+  std::shared_ptr<ChunkStream> stream_obj_;
+  std::deque<std::optional<std::string>> pending_;
+  bool writing_ = false;
   uint64_t id_ = 0;
   bool registered_ = false;
   bool idle_ = false;

@@ -13,8 +13,8 @@
 #include <thread>
 #include <vector>
 
-#include "core/crypto/sha256.h"
 #include "core/crypto/hashing_stream.h"
+#include "core/crypto/sha256.h"
 #include "core/fs/stream.h"
 
 namespace core::http::testing {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "core/base/strings.h"
@@ -233,19 +234,62 @@ json table(const ResourceType& t, const std::vector<json>& objects, const std::s
           {"rows", rows}};
 }
 
+}  // namespace
+
+class WatchRegistry {
+ public:
+  uint64_t add(std::unique_ptr<datastore::Subscription> sub) {
+    std::lock_guard lock(mu_);
+    subs_[++next_] = std::move(sub);
+    return next_;
+  }
+  void remove(uint64_t id) {
+    std::unique_ptr<datastore::Subscription> gone;
+    {
+      std::lock_guard lock(mu_);
+      auto it = subs_.find(id);
+      if (it == subs_.end()) return;
+      gone = std::move(it->second);
+      subs_.erase(it);
+    }
+  }  // the subscription ends here, outside the lock
+  void clear() {
+    std::map<uint64_t, std::unique_ptr<datastore::Subscription>> all;
+    {
+      std::lock_guard lock(mu_);
+      all.swap(subs_);
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<uint64_t, std::unique_ptr<datastore::Subscription>> subs_;
+  uint64_t next_ = 0;
+};
+
+namespace {
+
 // --- the handlers ----------------------------------------------------------------------------
 
 class Call {
  public:
-  Call(datastore::Backend& store, const ServerRequest& req, const ResourceRequest& r,
-       ResponseWriter& w)
-      : store_(store), req_(req), r_(r), t_(*r.type), w_(w), q_(query_params(req.query)) {}
+  Call(datastore::Backend& store, std::shared_ptr<WatchRegistry> watches, const ServerRequest& req,
+       const ResourceRequest& r, ResponseWriter& w)
+      : store_(store),
+        watches_(std::move(watches)),
+        req_(req),
+        r_(r),
+        t_(*r.type),
+        w_(w),
+        q_(query_params(req.query)) {}
 
   void run() {
     const std::string& m = req_.method;
     if (!r_.sub.empty()) {
       return send_error(w_, 404, "NotFound", "the server could not find the requested resource");
     }
+    bool watching = q_.count("watch") && (q_["watch"] == "true" || q_["watch"] == "1");
+    if (m == "GET" && watching) return watch();
     if (r_.name.empty()) {
       if (m == "GET") return list();
       if (m == "POST") return create();
@@ -355,6 +399,75 @@ class Call {
                {"apiVersion", t_.group_version()},
                {"metadata", meta},
                {"items", items}});
+  }
+
+  // A watch: synthetic ADDED events for what exists when no resourceVersion (or 0) is given,
+  // then every change after it; an ERROR event with 410 Expired when it is too old.
+  void watch() {
+    std::vector<Requirement> labels;
+    if (q_.count("labelSelector"))
+      labels = parse_label_selector(q_["labelSelector"]).value_or(labels);
+    std::string fields = q_.count("fieldSelector") ? q_["fieldSelector"] : "";
+    if (!r_.name.empty())
+      fields += std::string(fields.empty() ? "" : ",") + "metadata.name=" + r_.name;
+    std::string prefix =
+        t_.namespaced && !r_.ns.empty() ? t_.key_prefix() + r_.ns + "/" : t_.key_prefix();
+    datastore::Range range = datastore::Range::prefix(prefix);
+    std::string rv = q_.count("resourceVersion") ? q_["resourceVersion"] : "";
+    bool table_mode = wants_table(req_);
+    const ResourceType* type = &t_;
+    auto encode = [type, labels, fields, table_mode](const char* kind, const json& o) {
+      if (!labels_match(o, labels) || (!fields.empty() && !fields_match(o, fields)))
+        return std::string();
+      json obj = table_mode ? table(*type, {o}, o["metadata"]["resourceVersion"], "") : o;
+      return core::dump_json({{"type", kind}, {"object", obj}}) + "\n";
+    };
+    std::string initial;
+    int64_t after = 0;
+    if (rv.empty() || rv == "0") {
+      auto now = store_.list(range, {});
+      if (!now) return fail_store(now.error());
+      for (const auto& kv : now->kvs) initial += encode("ADDED", present(t_, kv));
+      after = now->revision;
+    } else {
+      auto n = core::parse_u64(rv);
+      if (!n) return send_error(w_, 400, "BadRequest", "invalid resourceVersion " + rv);
+      after = static_cast<int64_t>(*n);
+    }
+    w_.add_header("Content-Type", "application/json");
+    w_.add_header("Cache-Control", "no-cache, private");
+    auto store = &store_;
+    auto watches = watches_;
+    w_.stream([=](std::shared_ptr<core::http::ResponseStream> out) {
+      out->write(initial);
+      auto sink = [out, type, encode](std::vector<datastore::Event> events) {
+        std::string batch;
+        for (const auto& e : events) {
+          const char* kind = e.type == datastore::Event::Type::kDelete ? "DELETED"
+                             : e.created                               ? "ADDED"
+                                                                       : "MODIFIED";
+          batch += encode(kind, present(*type, e.kv));
+        }
+        out->write(std::move(batch));
+      };
+      auto sub = store->watch(range, after, sink);
+      if (!sub) {
+        int64_t current = store->current_revision().value_or(0);
+        json status = {
+            {"kind", "Status"},
+            {"apiVersion", "v1"},
+            {"metadata", json::object()},
+            {"status", "Failure"},
+            {"message", fmt::format("too old resource version: {} ({})", after, current)},
+            {"reason", "Expired"},
+            {"code", 410}};
+        out->write(core::dump_json({{"type", "ERROR"}, {"object", status}}) + "\n");
+        return out->close();
+      }
+      uint64_t id = watches->add(std::move(*sub));
+      out->on_close([watches, id] { watches->remove(id); });
+      if (out->closed()) watches->remove(id);
+    });
   }
 
   void get() {
@@ -579,6 +692,7 @@ class Call {
   }
 
   datastore::Backend& store_;
+  std::shared_ptr<WatchRegistry> watches_;
   const ServerRequest& req_;
   const ResourceRequest& r_;
   const ResourceType& t_;
@@ -641,8 +755,14 @@ std::optional<ResourceRequest> parse_resource_path(const std::string& path) {
   return r;
 }
 
+Rest::Rest(datastore::Backend& store)
+    : store_(store), watches_(std::make_shared<WatchRegistry>()) {}
+
+// Watches end before the datastore they subscribe to.
+Rest::~Rest() { watches_->clear(); }
+
 void Rest::serve(const ServerRequest& req, const ResourceRequest& r, ResponseWriter& w) const {
-  Call(store_, req, r, w).run();
+  Call(store_, watches_, req, r, w).run();
 }
 
 core::Result<void> Rest::seed(const std::string& service_ip, int https_port) const {

@@ -5,6 +5,7 @@
 // the backend is.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "core/http/server.h"
@@ -20,9 +21,13 @@ struct ResourceRequest {
   std::string sub;   // subresource, e.g. "status"
 };
 
+// The watches being served; each holds its datastore subscription until its client leaves.
+class WatchRegistry;
+
 class Rest {
  public:
-  explicit Rest(datastore::Backend& store) : store_(store) {}
+  explicit Rest(datastore::Backend& store);
+  ~Rest();
   void serve(const core::http::ServerRequest& req, const ResourceRequest& r,
              core::http::ResponseWriter& w) const;
   // Creates the objects every cluster starts with (namespaces default, kube-system,
@@ -31,6 +36,7 @@ class Rest {
 
  private:
   datastore::Backend& store_;
+  std::shared_ptr<WatchRegistry> watches_;
 };
 
 // Parses "/api/v1/..." and "/apis/<g>/<v>/..." into a resource request; nullopt when the path

@@ -128,6 +128,26 @@ expect_fail 'not found' k get deploy web
 expect_ok k apply -f "$WORK/objs.yaml"
 grep -q "configmap/web created" "$WORK/last.out" || fail "apply: $(cat "$WORK/last.out")"
 
+# A watch sees the existing objects, then later changes, as they happen.
+k get cm -w > "$WORK/watch.out" 2>&1 &
+watcher=$!
+CLEANUP=("kill $watcher 2>/dev/null" "${CLEANUP[@]}")
+wait_until() { for _ in $(seq 200); do "$@" && return 0; sleep 0.05; done; return 1; }
+wait_until grep -q '^web ' "$WORK/watch.out" || fail "watch: no initial list: $(cat "$WORK/watch.out")"
+# (kubectl's create generators send protobuf, which comes with the typed-client work: -f here.)
+k create configmap later --from-literal=x=1 --dry-run=client -o yaml > "$WORK/later.yaml"
+expect_ok k create -f "$WORK/later.yaml"
+wait_until grep -q '^later ' "$WORK/watch.out" || fail "watch did not see a later create: $(cat "$WORK/watch.out")"
+expect_ok k delete cm later
+wait_until test "$(grep -c '^later ' "$WORK/watch.out")" -ge 2 || fail "watch did not see the delete"
+kill "$watcher"
+"${CURL[@]}" -m 2 "$U?watch=true&resourceVersion=0&fieldSelector=metadata.name%3Dweb" > "$WORK/w.json" || true
+python3 -c '
+import json, sys
+events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert [e["type"] for e in events] == ["ADDED"] and events[0]["object"]["metadata"]["name"] == "web", events
+' "$WORK/w.json" || fail "watch with a field selector: $(cat "$WORK/w.json")"
+
 # --- durability: kill -9 during a write loop, 20 times ------------------------------------------
 acked=$WORK/acked
 : > "$acked"
