@@ -12,7 +12,7 @@ build_pkgs=(
 )
 test_pkgs=(
   docker-registry skopeo umoci containerd runc busybox-static openssl zstd apache2-utils faketime
-  strace systemd rpm sqlite3
+  strace systemd rpm sqlite3 etcd-server etcd-client
 )
 
 missing=()
@@ -27,6 +27,7 @@ echo "bootstrap: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The registry package starts a system service on port 5000; tests start their own on free ports.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
+# The registry and etcd packages start system services; tests and benchmarks start their own on
+# free ports.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now docker-registry etcd >/dev/null 2>&1 || true; fi
 echo "bootstrap: done"

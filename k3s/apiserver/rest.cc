@@ -11,6 +11,7 @@
 #include "core/crypto/x509.h"
 #include "core/serde/json.h"
 #include "k3s/apiserver/apiserver.h"
+#include "k3s/apiserver/tables.h"
 
 namespace k3s::apiserver {
 namespace {
@@ -195,45 +196,6 @@ bool wants_table(const ServerRequest& req) {
   return accept && accept->find("as=Table") != std::string::npos;
 }
 
-json table(const ResourceType& t, const std::vector<json>& objects, const std::string& rv,
-           const std::string& cont) {
-  json cols = json::array();
-  auto col = [&](const char* name, const char* type, const char* format, const char* desc) {
-    cols.push_back({{"name", name},
-                    {"type", type},
-                    {"format", format},
-                    {"description", desc},
-                    {"priority", 0}});
-  };
-  col("Name", "string", "name", "Name must be unique within a namespace.");
-  bool ns_status = t.kind == "Namespace";
-  if (ns_status) col("Status", "string", "", "The status of the namespace");
-  col("Age", "string", "",
-      "CreationTimestamp is a timestamp representing the server time when this object was "
-      "created.");
-  int64_t now = core::system_now();
-  json rows = json::array();
-  for (const auto& o : objects) {
-    const json& md = o["metadata"];
-    json cells = {md.value("name", "")};
-    if (ns_status) cells.push_back(o.contains("status") ? o["status"].value("phase", "") : "");
-    auto created = core::parse_rfc3339(md.value("creationTimestamp", ""));
-    cells.push_back(created ? human_age(now - *created) : "<unknown>");
-    rows.push_back({{"cells", cells},
-                    {"object",
-                     {{"kind", "PartialObjectMetadata"},
-                      {"apiVersion", "meta.k8s.io/v1"},
-                      {"metadata", md}}}});
-  }
-  json meta = {{"resourceVersion", rv}};
-  if (!cont.empty()) meta["continue"] = cont;
-  return {{"kind", "Table"},
-          {"apiVersion", "meta.k8s.io/v1"},
-          {"metadata", meta},
-          {"columnDefinitions", cols},
-          {"rows", rows}};
-}
-
 }  // namespace
 
 class WatchRegistry {
@@ -391,7 +353,8 @@ class Call {
           core::dump_json({{"rv", res->revision}, {"start", res->kvs.back().key}}));
     }
     std::string rv = std::to_string(res->revision);
-    if (wants_table(req_)) return send_json(w_, 200, table(t_, items, rv, cont));
+    if (wants_table(req_))
+      return send_json(w_, 200, make_table(t_, items, rv, cont, core::system_now()));
     json meta = {{"resourceVersion", rv}};
     if (!cont.empty()) meta["continue"] = cont;
     send_json(w_, 200,
@@ -419,7 +382,9 @@ class Call {
     auto encode = [type, labels, fields, table_mode](const char* kind, const json& o) {
       if (!labels_match(o, labels) || (!fields.empty() && !fields_match(o, fields)))
         return std::string();
-      json obj = table_mode ? table(*type, {o}, o["metadata"]["resourceVersion"], "") : o;
+      json obj = table_mode ? make_table(*type, {o}, o["metadata"]["resourceVersion"], "",
+                                         core::system_now())
+                            : o;
       return core::dump_json({{"type", kind}, {"object", obj}}) + "\n";
     };
     std::string initial;
@@ -476,7 +441,8 @@ class Call {
     if (!*kv) return not_found(r_.name);
     json o = present(t_, **kv);
     if (wants_table(req_)) {
-      return send_json(w_, 200, table(t_, {o}, o["metadata"]["resourceVersion"], ""));
+      return send_json(
+          w_, 200, make_table(t_, {o}, o["metadata"]["resourceVersion"], "", core::system_now()));
     }
     send_json(w_, 200, o);
   }
@@ -701,21 +667,6 @@ class Call {
 };
 
 }  // namespace
-
-std::string human_age(int64_t s) {
-  if (s < -1) return "<invalid>";
-  if (s < 0) return "0s";
-  if (s < 120) return fmt::format("{}s", s);
-  int64_t m = s / 60, h = s / 3600, d = h / 24, y = d / 365;
-  if (m < 10) return s % 60 == 0 ? fmt::format("{}m", m) : fmt::format("{}m{}s", m, s % 60);
-  if (m < 180) return fmt::format("{}m", m);
-  if (h < 8) return m % 60 == 0 ? fmt::format("{}h", h) : fmt::format("{}h{}m", h, m % 60);
-  if (h < 48) return fmt::format("{}h", h);
-  if (h < 192) return h % 24 == 0 ? fmt::format("{}d", d) : fmt::format("{}d{}h", d, h % 24);
-  if (d < 730) return fmt::format("{}d", d);
-  if (y < 8) return d % 365 == 0 ? fmt::format("{}y", y) : fmt::format("{}y{}d", y, d % 365);
-  return fmt::format("{}y", y);
-}
 
 std::optional<ResourceRequest> parse_resource_path(const std::string& path) {
   std::vector<std::string> seg;

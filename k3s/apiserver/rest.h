@@ -42,7 +42,5 @@ class Rest {
 // Parses "/api/v1/..." and "/apis/<g>/<v>/..." into a resource request; nullopt when the path
 // names no known resource.
 std::optional<ResourceRequest> parse_resource_path(const std::string& path);
-// kubectl's age format (5s, 3m20s, 2d3h, ...).
-std::string human_age(int64_t seconds);
 
 }  // namespace k3s::apiserver

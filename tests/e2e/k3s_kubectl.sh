@@ -81,6 +81,17 @@ assert m["generation"] == 1 and int(m["resourceVersion"]) > 0 and m["creationTim
 assert o["apiVersion"] == "apps/v1" and o["kind"] == "Deployment"
 PY
 
+# Upstream's columns.
+expect_ok k get svc kubernetes
+head -1 "$WORK/last.out" | grep -Eq '^NAME +TYPE +CLUSTER-IP +EXTERNAL-IP +PORT\(S\) +AGE$' || fail "service columns: $(cat "$WORK/last.out")"
+grep -Eq '^kubernetes +ClusterIP +10\.43\.0\.1 +<none> +443/TCP +' "$WORK/last.out" || fail "service row: $(cat "$WORK/last.out")"
+expect_ok k get deploy web
+grep -Eq '^web +0/1 +0 +0 +[0-9]+s$' "$WORK/last.out" || fail "deployment row: $(cat "$WORK/last.out")"
+expect_ok k get secret s1
+grep -Eq '^s1 +Opaque +1 +[0-9]+s$' "$WORK/last.out" || fail "secret row: $(cat "$WORK/last.out")"
+expect_ok k get cm web
+grep -Eq '^web +1 +[0-9]+s$' "$WORK/last.out" || fail "configmap row: $(cat "$WORK/last.out")"
+
 # Label, selectors, patches; generation moves only with the spec.
 expect_ok k label cm web tier=front
 expect_ok k get cm -l 'tier in (front,back),app=web' -o name
