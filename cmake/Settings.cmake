@@ -39,6 +39,9 @@ endfunction()
 
 # k3a_shipped_binary(TARGET): a binary that goes into bundles. Stripped at link time so that
 # what users carry across the gap is small; tests and debugging use the unstripped objects.
+option(K3A_STRIP "strip shipped binaries" ON)
 function(k3a_shipped_binary target)
-  target_link_options(${target} PRIVATE -Wl,--strip-all)
+  if(K3A_STRIP)
+    target_link_options(${target} PRIVATE -Wl,--strip-all)
+  endif()
 endfunction()

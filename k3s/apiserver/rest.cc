@@ -319,7 +319,7 @@ class Call {
     std::string prefix =
         t_.namespaced && !r_.ns.empty() ? t_.key_prefix() + r_.ns + "/" : t_.key_prefix();
     datastore::Range range = datastore::Range::prefix(prefix);
-    datastore::ListOptions opts;
+    datastore::ListOptions opts{.count = false};
     if (q_.count("limit"))
       opts.limit = static_cast<int64_t>(core::parse_u64(q_["limit"]).value_or(0));
     if (q_.count("continue") && !q_["continue"].empty()) {

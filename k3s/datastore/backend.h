@@ -46,6 +46,7 @@ struct ListOptions {
   int64_t revision = 0;  // 0: current
   int64_t limit = 0;     // 0: no limit
   bool count_only = false;
+  bool count = true;  // fill ListResult::count (a second pass over the range)
 };
 
 struct ListResult {

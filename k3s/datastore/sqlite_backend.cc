@@ -212,7 +212,6 @@ class SqliteBackend : public Backend {
       Row r = Row::read(s);
       if (!r.deleted) out = r.kv();
     }
-    release(std::move(conn));
     return out;
   }
 
@@ -231,7 +230,7 @@ class SqliteBackend : public Backend {
     std::string latest =
         "SELECT MAX(id) AS mid FROM kine WHERE name >= ?1 AND name < ?2 AND id <= ?3 "
         "GROUP BY name";
-    {
+    if (options.count || options.count_only) {
       auto c = K3A_TRY(conn->prepare("SELECT COUNT(*) FROM kine k JOIN (" + latest +
                                      ") m ON k.id = m.mid WHERE k.deleted = 0"));
       bind_range(c, range, out.revision);
@@ -259,7 +258,6 @@ class SqliteBackend : public Backend {
         out.more = true;
       }
     }
-    release(std::move(conn));
     return out;
   }
 
@@ -309,7 +307,6 @@ class SqliteBackend : public Backend {
         Row r = Row::read(s);
         if (!internal_key(r.name) && range.contains(r.name)) history.push_back(r.event());
       }
-      release(std::move(conn));
     }
     std::lock_guard lock(hub_mu_);
     std::vector<Event> all;
@@ -363,22 +360,31 @@ class SqliteBackend : public Backend {
     s.bind(3, rev);
   }
 
-  core::Result<std::unique_ptr<Db>> reader() {
+  // A pooled read connection, returned to the pool when the lease ends. Declare it before the
+  // statements prepared on it: they must be finalized before another thread gets the
+  // connection (a connection serves one thread at a time).
+  struct ReturnToPool {
+    SqliteBackend* owner;
+    void operator()(Db* db) const {
+      std::unique_ptr<Db> owned(db);
+      std::lock_guard lock(owner->pool_mu_);
+      if (owner->pool_.size() < 8) owner->pool_.push_back(std::move(owned));
+    }
+  };
+  using Lease = std::unique_ptr<Db, ReturnToPool>;
+
+  core::Result<Lease> reader() {
     {
       std::lock_guard lock(pool_mu_);
       if (!pool_.empty()) {
-        auto db = std::move(pool_.back());
+        Lease db(pool_.back().release(), ReturnToPool{this});
         pool_.pop_back();
         return db;
       }
     }
     auto db = std::make_unique<Db>(K3A_TRY(Db::open(options_.path)));
     K3A_CHECK(db->exec("PRAGMA busy_timeout=30000; PRAGMA query_only=1;"));
-    return db;
-  }
-  void release(std::unique_ptr<Db> db) {
-    std::lock_guard lock(pool_mu_);
-    if (pool_.size() < 8) pool_.push_back(std::move(db));
+    return Lease(db.release(), ReturnToPool{this});
   }
 
   core::Result<WriteResult> submit(WriteOp op) {

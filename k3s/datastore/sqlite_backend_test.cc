@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "core/sqlite/sqlite.h"
@@ -150,6 +151,40 @@ TEST_F(DatastoreTest, ConcurrentWritersShareTransactions) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(winners.load(), 1);
+}
+
+// Readers share pooled connections: many threads reading while others write must neither crash
+// nor see a value other than one that was written.
+TEST_F(DatastoreTest, ConcurrentReadersAndWriters) {
+  auto db = open();
+  for (int i = 0; i < 50; ++i)
+    ASSERT_TRUE(db->create("/registry/r/" + std::to_string(i), "0")->succeeded);
+  std::atomic<bool> bad{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        std::string key = "/registry/r/" + std::to_string((i * 7 + t) % 50);
+        auto cur = db->get(key);
+        if (!cur || !*cur) {
+          bad = true;
+          continue;
+        }
+        (void)db->update(key, std::to_string(i), (*cur)->mod_revision);
+      }
+    });
+  }
+  for (int t = 0; t < 12; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 1500; ++i) {
+        auto l = db->list(Range::prefix("/registry/r/"), {.limit = 20});
+        auto g = db->get("/registry/r/" + std::to_string(i % 50));
+        if (!l || l->kvs.size() != 20 || !g || !*g) bad = true;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_FALSE(bad.load());
 }
 
 TEST_F(DatastoreTest, CompactionKeepsRecentRevisionsAndExpiresOldOnes) {
