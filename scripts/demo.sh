@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The main job: install the Debian packages, build, make local stand-in images from busybox-static
-# files, create a signed bundle, verify it with our verifier and with openssl, and show it.
-# Everything lands in build/demo/ (removed and recreated on each run).
+# files, create a signed bundle (k3s, containerd, runc, images), verify it with our verifier and
+# with openssl, install it into a tree without any network, start `k3s server` from it and show
+# the cluster with kubectl. Everything lands in build/demo/ (removed and recreated on each run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 bash scripts/build.sh
 K3A=$PWD/build/bin/k3s-airgap
+K3S=$PWD/build/bin/k3s
 DEMO=$PWD/build/demo
+# A k3s left running by an earlier demo goes first.
+if [ -f "$DEMO/root/var/run/k3s.pid" ]; then kill "$(cat "$DEMO/root/var/run/k3s.pid")" 2>/dev/null || true; fi
 rm -rf "$DEMO" && mkdir -p "$DEMO"
 cd "$DEMO"
 
@@ -38,7 +42,7 @@ sequence: 1
 k3s: {version: v1.32.4+k3s1}
 arch: [amd64]
 artifacts:
-  - {name: k3s-airgap, path: $K3A}
+  - {name: k3s, path: $K3S}
   - {name: containerd, path: $(command -v containerd)}
   - {name: runc, path: $(command -v runc)}
 imageArchives: [./pause.tar, ./coredns.tar]
@@ -56,5 +60,22 @@ step "rebuild from the lock and prove it reproducible"
 step "bundle inspect"
 "$K3A" bundle inspect demo.tar.zst
 
-printf '\nBundle: %s (signature %s.sig, public key %s)\n' "$DEMO/demo.tar.zst" "$DEMO/demo.tar.zst" \
-  "$DEMO/keys/bundle.pub"
+step "install offline into $DEMO/root and start k3s server from it"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$K3A" install demo.tar.zst --trust keys/bundle.pub --root "$DEMO/root" --supervise \
+  --skip-preflight route -- server --data-dir "$DEMO/root/var/lib/rancher/k3s" \
+  --bind-address 127.0.0.1 --https-listen-port "$PORT" --write-kubeconfig "$DEMO/k3s.yaml"
+
+step "the cluster"
+kubectl --kubeconfig "$DEMO/k3s.yaml" version
+kubectl --kubeconfig "$DEMO/k3s.yaml" get namespaces,services -A
+
+cat <<EOF
+
+Bundle:      $DEMO/demo.tar.zst (signature demo.tar.zst.sig, public key keys/bundle.pub)
+Installed:   $DEMO/root (payload in var/lib/rancher/k3s/airgap/current)
+Kubeconfig:  export KUBECONFIG=$DEMO/k3s.yaml
+Log:         $DEMO/root/var/log/k3s.log
+Stop:        kill \$(cat $DEMO/root/var/run/k3s.pid)
+Clean up:    rm -rf $DEMO
+EOF
