@@ -80,12 +80,31 @@ std::string ports(const json& svc) {
   });
 }
 
+std::string node_address(const json& n, const char* type) {
+  std::string ip = "<none>";
+  const json& a = at(n, {"status", "addresses"});
+  if (a.is_array()) {
+    for (const auto& e : a) {
+      if (at(e, {"type"}) == type) ip = str(at(e, {"address"}));
+    }
+  }
+  return ip;
+}
+
 std::string containers(const json& o, const char* field) {
   return join(at(o, {"spec", "template", "spec", "containers"}),
               [&](const json& c) { return str(at(c, {field}), ""); });
 }
 
 std::vector<Column> columns(const std::string& kind) {
+  // The -o wide columns of workloads with a pod template.
+  const Column wide[] = {
+      {"Containers", "string", 1,
+       [](const json& d, int64_t) { return json(containers(d, "name")); }},
+      {"Images", "string", 1, [](const json& d, int64_t) { return json(containers(d, "image")); }},
+      {"Selector", "string", 1, [](const json& d, int64_t) {
+         return json(selector(at(d, {"spec", "selector"})));
+       }}};
   auto name = Column{"Name", "string", 0, [](const json& o, int64_t) {
                        return str(at(o, {"metadata", "name"}));
                      }};
@@ -149,77 +168,60 @@ std::vector<Column> columns(const std::string& kind) {
                 "Readiness Gates", [](const json&, int64_t) { return std::string("<none>"); }, 1)};
   }
   if (kind == "Node") {
-    return {name,
-            s("Status",
-              [](const json& n, int64_t) {
-                std::string st = "Unknown";
-                const json& conds = at(n, {"status", "conditions"});
-                if (conds.is_array()) {
-                  for (const auto& c : conds) {
-                    if (at(c, {"type"}) == "Ready")
-                      st = at(c, {"status"}) == "True" ? "Ready" : "NotReady";
-                  }
-                }
-                if (at(n, {"spec", "unschedulable"}) == true) st += ",SchedulingDisabled";
-                return st;
-              }),
-            s("Roles",
-              [](const json& n, int64_t) {
-                std::string roles;
-                const json& labels = at(n, {"metadata", "labels"});
-                if (labels.is_object()) {
-                  for (const auto& [k, v] : labels.items()) {
-                    if (k.starts_with("node-role.kubernetes.io/"))
-                      roles += (roles.empty() ? "" : ",") + k.substr(24);
-                  }
-                }
-                return roles.empty() ? std::string("<none>") : roles;
-              }),
-            age_col,
-            s("Version",
-              [](const json& n, int64_t) {
-                return str(at(n, {"status", "nodeInfo", "kubeletVersion"}), "");
-              }),
-            s(
-                "Internal-IP",
-                [](const json& n, int64_t) {
-                  std::string ip = "<none>";
-                  const json& a = at(n, {"status", "addresses"});
-                  if (a.is_array())
-                    for (const auto& e : a)
-                      if (at(e, {"type"}) == "InternalIP") ip = str(at(e, {"address"}));
-                  return ip;
-                },
-                1),
-            s(
-                "External-IP",
-                [](const json& n, int64_t) {
-                  std::string ip = "<none>";
-                  const json& a = at(n, {"status", "addresses"});
-                  if (a.is_array())
-                    for (const auto& e : a)
-                      if (at(e, {"type"}) == "ExternalIP") ip = str(at(e, {"address"}));
-                  return ip;
-                },
-                1),
-            s(
-                "OS-Image",
-                [](const json& n, int64_t) {
-                  return str(at(n, {"status", "nodeInfo", "osImage"}), "<unknown>");
-                },
-                1),
-            s(
-                "Kernel-Version",
-                [](const json& n, int64_t) {
-                  return str(at(n, {"status", "nodeInfo", "kernelVersion"}), "<unknown>");
-                },
-                1),
-            s(
-                "Container-Runtime",
-                [](const json& n, int64_t) {
-                  return str(at(n, {"status", "nodeInfo", "containerRuntimeVersion"}), "<unknown>");
-                },
-                1)};
+    return {
+        name,
+        s("Status",
+          [](const json& n, int64_t) {
+            std::string st = "Unknown";
+            const json& conds = at(n, {"status", "conditions"});
+            if (conds.is_array()) {
+              for (const auto& c : conds) {
+                if (at(c, {"type"}) == "Ready")
+                  st = at(c, {"status"}) == "True" ? "Ready" : "NotReady";
+              }
+            }
+            if (at(n, {"spec", "unschedulable"}) == true) st += ",SchedulingDisabled";
+            return st;
+          }),
+        s("Roles",
+          [](const json& n, int64_t) {
+            std::string roles;
+            const json& labels = at(n, {"metadata", "labels"});
+            if (labels.is_object()) {
+              for (const auto& [k, v] : labels.items()) {
+                if (k.starts_with("node-role.kubernetes.io/"))
+                  roles += (roles.empty() ? "" : ",") + k.substr(24);
+              }
+            }
+            return roles.empty() ? std::string("<none>") : roles;
+          }),
+        age_col,
+        s("Version",
+          [](const json& n, int64_t) {
+            return str(at(n, {"status", "nodeInfo", "kubeletVersion"}), "");
+          }),
+        s(
+            "Internal-IP", [](const json& n, int64_t) { return node_address(n, "InternalIP"); }, 1),
+        s(
+            "External-IP", [](const json& n, int64_t) { return node_address(n, "ExternalIP"); }, 1),
+        s(
+            "OS-Image",
+            [](const json& n, int64_t) {
+              return str(at(n, {"status", "nodeInfo", "osImage"}), "<unknown>");
+            },
+            1),
+        s(
+            "Kernel-Version",
+            [](const json& n, int64_t) {
+              return str(at(n, {"status", "nodeInfo", "kernelVersion"}), "<unknown>");
+            },
+            1),
+        s(
+            "Container-Runtime",
+            [](const json& n, int64_t) {
+              return str(at(n, {"status", "nodeInfo", "containerRuntimeVersion"}), "<unknown>");
+            },
+            1)};
   }
   if (kind == "Namespace") {
     return {name,
@@ -239,16 +241,9 @@ std::vector<Column> columns(const std::string& kind) {
             i("Up-to-date", {"status", "updatedReplicas"}),
             i("Available", {"status", "availableReplicas"}),
             age_col,
-            s(
-                "Containers", [](const json& d, int64_t) { return containers(d, "name"); }, 1),
-            s(
-                "Images", [](const json& d, int64_t) { return containers(d, "image"); }, 1),
-            s(
-                "Selector",
-                [](const json& d, int64_t) {
-                  return selector(at(d, {"spec", "selector"}));
-                },
-                1)};
+            wide[0],
+            wide[1],
+            wide[2]};
   }
   if (kind == "ReplicaSet") {
     return {name,
@@ -256,16 +251,9 @@ std::vector<Column> columns(const std::string& kind) {
             i("Current", {"status", "replicas"}),
             i("Ready", {"status", "readyReplicas"}),
             age_col,
-            s(
-                "Containers", [](const json& d, int64_t) { return containers(d, "name"); }, 1),
-            s(
-                "Images", [](const json& d, int64_t) { return containers(d, "image"); }, 1),
-            s(
-                "Selector",
-                [](const json& d, int64_t) {
-                  return selector(at(d, {"spec", "selector"}));
-                },
-                1)};
+            wide[0],
+            wide[1],
+            wide[2]};
   }
   if (kind == "StatefulSet") {
     return {name,
