@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <charconv>
 
 namespace core {
@@ -81,6 +82,26 @@ std::string human_bytes(uint64_t n) {
     ++u;
   }
   return u == 0 ? fmt::format("{} B", n) : fmt::format("{:.1f} {}", v, units[u]);
+}
+
+std::string format_columns(const std::vector<std::vector<std::string>>& rows, size_t padding,
+                           size_t min_width) {
+  std::vector<size_t> width;
+  for (const auto& row : rows) {
+    for (size_t i = 0; i + 1 < row.size(); ++i) {
+      if (width.size() <= i) width.push_back(0);
+      width[i] = std::max(width[i], std::max(row[i].size() + padding, min_width));
+    }
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      out += row[i];
+      if (i + 1 < row.size()) out.append(width[i] - row[i].size(), ' ');
+    }
+    out += '\n';
+  }
+  return out;
 }
 
 }  // namespace core

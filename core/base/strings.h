@@ -22,5 +22,9 @@ std::optional<uint64_t> parse_u64(std::string_view s);
 std::string quote(std::string_view s);
 // "1.5 MiB", "320 B".
 std::string human_bytes(uint64_t n);
+// Rows as aligned columns, like Go's tabwriter (minwidth 10, padding 3) that kubectl-style
+// listings use: every column but the last is padded to its widest cell plus `padding`.
+std::string format_columns(const std::vector<std::vector<std::string>>& rows, size_t padding = 3,
+                           size_t min_width = 10);
 
 }  // namespace core

@@ -43,4 +43,27 @@ TEST(Time, Rfc3339RoundTripAndOffsets) {
   EXPECT_FALSE(parse_rfc3339("2027-12-31T00:00:00"));
 }
 
+TEST(Time, GoDurations) {
+  EXPECT_EQ(*parse_duration("24h0m0s"), 86400);
+  EXPECT_EQ(*parse_duration("90m"), 5400);
+  EXPECT_EQ(*parse_duration("1.5h"), 5400);
+  EXPECT_EQ(*parse_duration("1500ms"), 1);
+  EXPECT_EQ(*parse_duration("0"), 0);
+  for (const char* bad : {"", "soon", "5", "5x", "-1h", "h", "1h-"}) {
+    EXPECT_FALSE(parse_duration(bad)) << bad;
+  }
+  EXPECT_EQ(short_human_duration(-5), "0s");
+  EXPECT_EQ(short_human_duration(59), "59s");
+  EXPECT_EQ(short_human_duration(3599), "59m");
+  EXPECT_EQ(short_human_duration(7199), "1h");
+  EXPECT_EQ(short_human_duration(86399), "23h");
+  EXPECT_EQ(short_human_duration(86400 * 400), "1y");
+}
+
+TEST(Strings, FormatColumnsPadsAllButTheLastColumn) {
+  EXPECT_EQ(format_columns({{"NAME", "TTL", "X"}, {"a-long-token-name", "2h", "last"}}),
+            "NAME                TTL       X\n"
+            "a-long-token-name   2h        last\n");
+}
+
 }  // namespace core

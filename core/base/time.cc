@@ -2,7 +2,10 @@
 
 #include <fmt/core.h>
 
+#include <cctype>
 #include <ctime>
+#include <exception>
+#include <string>
 
 #include "core/base/strings.h"
 
@@ -64,5 +67,48 @@ std::string format_rfc3339(int64_t seconds) {
 }
 
 int64_t system_now() { return static_cast<int64_t>(std::time(nullptr)); }
+
+Result<int64_t> parse_duration(std::string_view text) {
+  auto bad = [&] {
+    return failf(Errc::kInvalid, "{} is not a duration (e.g. 24h, 90m, 30s)", quote(text));
+  };
+  if (text == "0") return 0;
+  if (text.empty()) return bad();
+  double total = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t start = i;
+    while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) ++i;
+    if (i == start) return bad();
+    double value = 0;
+    try {
+      value = std::stod(std::string(text.substr(start, i - start)));
+    } catch (const std::exception&) {
+      return bad();
+    }
+    size_t unit = i;
+    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
+    std::string_view u = text.substr(unit, i - unit);
+    double scale = u == "h"    ? 3600
+                   : u == "m"  ? 60
+                   : u == "s"  ? 1
+                   : u == "ms" ? 1e-3
+                   : u == "us" ? 1e-6
+                   : u == "ns" ? 1e-9
+                               : -1;
+    if (scale < 0) return bad();
+    total += value * scale;
+  }
+  return static_cast<int64_t>(total);
+}
+
+std::string short_human_duration(int64_t s) {
+  if (s < 0) return "0s";
+  if (s < 60) return fmt::format("{}s", s);
+  if (s < 3600) return fmt::format("{}m", s / 60);
+  if (s < 86400) return fmt::format("{}h", s / 3600);
+  if (s < 86400 * 365) return fmt::format("{}d", s / 86400);
+  return fmt::format("{}y", s / (86400 * 365));
+}
 
 }  // namespace core

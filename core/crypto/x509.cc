@@ -66,6 +66,18 @@ Result<Certificate> Certificate::from_pem(std::string_view pem) {
   return Certificate(std::shared_ptr<X509>(c, X509Free()));
 }
 
+Result<std::vector<Certificate>> Certificate::all_from_pem(std::string_view pem) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
+  std::vector<Certificate> out;
+  while (X509* c = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    out.push_back(Certificate(std::shared_ptr<X509>(c, X509Free())));
+  }
+  ERR_clear_error();  // the read past the last certificate
+  if (out.empty()) return fail(Errc::kInvalid, "no PEM certificate");
+  return out;
+}
+
 Result<Certificate> Certificate::issue(const CertSpec& spec, const PublicKey& subject,
                                        const PrivateKey& issuer_key, const Certificate* issuer) {
   std::shared_ptr<X509> cert(X509_new(), X509Free());
@@ -182,6 +194,16 @@ int64_t Certificate::not_after() const {
 }
 
 bool Certificate::is_ca() const { return X509_check_ca(cert_.get()) > 0; }
+
+bool Certificate::server_auth() const {
+  return (X509_get_extended_key_usage(cert_.get()) & XKU_SSL_SERVER) != 0 &&
+         X509_get_extension_flags(cert_.get()) & EXFLAG_XKUSAGE;
+}
+
+bool Certificate::client_auth() const {
+  return (X509_get_extended_key_usage(cert_.get()) & XKU_SSL_CLIENT) != 0 &&
+         X509_get_extension_flags(cert_.get()) & EXFLAG_XKUSAGE;
+}
 
 bool Certificate::signed_by(const Certificate& issuer) const {
   EVP_PKEY* key = X509_get0_pubkey(issuer.cert_.get());

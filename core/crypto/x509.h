@@ -33,6 +33,8 @@ class Certificate {
  public:
   // The first certificate of a PEM text (kInvalid when there is none).
   static Result<Certificate> from_pem(std::string_view pem);
+  // Every certificate of a PEM text, in order (a leaf, then its chain); kInvalid when none.
+  static Result<std::vector<Certificate>> all_from_pem(std::string_view pem);
   // Issues a certificate for `subject` signed by `issuer_key`; `issuer` null: self-signed.
   static Result<Certificate> issue(const CertSpec& spec, const PublicKey& subject,
                                    const PrivateKey& issuer_key, const Certificate* issuer);
@@ -45,6 +47,9 @@ class Certificate {
   std::vector<std::string> ip_addresses() const;  // canonical text form
   int64_t not_after() const;
   bool is_ca() const;
+  // Extended key usages.
+  bool server_auth() const;
+  bool client_auth() const;
   // Whether `issuer`'s key signed this certificate and the names chain.
   bool signed_by(const Certificate& issuer) const;
   X509* native() const { return cert_.get(); }

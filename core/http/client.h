@@ -55,6 +55,8 @@ struct ClientOptions {
   std::string ca_file;  // PEM bundle for https; empty = OpenSSL's default paths
   bool insecure_skip_verify = false;
   std::string client_cert_file, client_key_file;  // optional mTLS (PEM)
+  // The same as text, as kubeconfigs carry them inline; used when the file is not given.
+  std::string ca_pem, client_cert_pem, client_key_pem;
   // connect_timeout bounds resolving (except a lookup stuck in the system resolver), connecting
   // and the TLS handshake; io_timeout bounds each read or write.
   std::chrono::milliseconds connect_timeout{10000}, io_timeout{60000};

@@ -68,14 +68,19 @@ Result<std::unique_ptr<ssl::context>> make_client_tls(const ClientOptions& optio
   SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
   error_code ec;
   if (!options.insecure_skip_verify) {
-    if (options.ca_file.empty()) {
-      ctx->set_default_verify_paths(ec);
-    } else {
+    if (!options.ca_file.empty()) {
       ctx->load_verify_file(options.ca_file, ec);
+    } else if (!options.ca_pem.empty()) {
+      ctx->add_certificate_authority(asio::buffer(options.ca_pem), ec);
+    } else {
+      ctx->set_default_verify_paths(ec);
     }
     if (ec) {
-      return failf(Errc::kInvalid, "CA file {}: {}",
-                   options.ca_file.empty() ? "(default paths)" : options.ca_file, ec.message());
+      return failf(Errc::kInvalid, "CA {}: {}",
+                   !options.ca_file.empty() ? options.ca_file
+                   : options.ca_pem.empty() ? "(default paths)"
+                                            : "(inline PEM)",
+                   ec.message());
     }
   }
   if (!options.client_cert_file.empty()) {
@@ -87,6 +92,11 @@ Result<std::unique_ptr<ssl::context>> make_client_tls(const ClientOptions& optio
         options.client_key_file.empty() ? options.client_cert_file : options.client_key_file;
     ctx->use_private_key_file(key, ssl::context::pem, ec);
     if (ec) return failf(Errc::kInvalid, "client key {}: {}", key, ec.message());
+  } else if (!options.client_cert_pem.empty()) {
+    ctx->use_certificate_chain(asio::buffer(options.client_cert_pem), ec);
+    if (ec) return failf(Errc::kInvalid, "client certificate (inline PEM): {}", ec.message());
+    ctx->use_private_key(asio::buffer(options.client_key_pem), ssl::context::pem, ec);
+    if (ec) return failf(Errc::kInvalid, "client key (inline PEM): {}", ec.message());
   }
   return ctx;
 }

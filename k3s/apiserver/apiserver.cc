@@ -1,10 +1,14 @@
 #include "k3s/apiserver/apiserver.h"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "core/base/strings.h"
+#include "core/base/time.h"
 #include "core/serde/json.h"
+#include "k3s/apiserver/bootstrap_token.h"
 #include "k3s/apiserver/discovery.h"
 
 namespace k3s::apiserver {
@@ -14,6 +18,12 @@ bool anonymous_path(const std::string& path) {
   return path == "/healthz" || path == "/livez" || path == "/readyz" || path == "/version" ||
          path == "/cacerts" || path == "/ping" || path.starts_with("/healthz/") ||
          path.starts_with("/livez/") || path.starts_with("/readyz/");
+}
+
+// Constant-time comparison; an unset expected secret matches nothing.
+bool same_secret(const std::string& given, const std::string& expected) {
+  return !expected.empty() && given.size() == expected.size() &&
+         CRYPTO_memcmp(given.data(), expected.data(), given.size()) == 0;
 }
 
 void send_json(core::http::ResponseWriter& w, int code, const std::string& body) {
@@ -45,17 +55,25 @@ std::optional<Identity> ApiServer::authenticate(const core::http::ServerRequest&
     return id;
   }
   auto auth = request.header("Authorization");
-  if (auth && core::starts_with_ci(*auth, "Bearer ")) {
-    std::string token(core::trim(std::string_view(*auth).substr(7)));
-    std::string password = token;
-    if (size_t at = token.rfind(':'); token.starts_with("K10") && at != std::string::npos) {
-      password = token.substr(at + 1);
-    }
-    if (!options_.server_token_password.empty() && password == options_.server_token_password) {
-      return Identity{"system:k3s-server", {"system:masters", "system:authenticated"}};
-    }
-    if (!options_.agent_token_password.empty() && password == options_.agent_token_password) {
-      return Identity{"system:k3s-agent", {"system:nodes", "system:authenticated"}};
+  if (!auth || !core::starts_with_ci(*auth, "Bearer ")) return std::nullopt;
+  std::string token(core::trim(std::string_view(*auth).substr(7)));
+  std::string password = token;
+  if (size_t at = token.rfind(':'); token.starts_with("K10") && at != std::string::npos) {
+    password = token.substr(at + 1);
+  }
+  if (same_secret(password, options_.server_token_password)) {
+    return Identity{"system:k3s-server", {"system:masters", "system:authenticated"}};
+  }
+  if (same_secret(password, options_.agent_token_password)) {
+    return Identity{"system:k3s-agent", {"system:nodes", "system:authenticated"}};
+  }
+  if (auto parsed = parse_bootstrap_token(password)) {
+    auto kv = store_.get("/registry/secrets/kube-system/" + bootstrap_secret_name(parsed->id));
+    if (!kv || !*kv) return std::nullopt;
+    auto secret = nlohmann::json::parse((*kv)->value, nullptr, false);
+    if (auto id = authenticate_bootstrap_token(password, secret, core::system_now())) {
+      id->groups.push_back("system:authenticated");
+      return Identity{id->user, id->groups};
     }
   }
   return std::nullopt;

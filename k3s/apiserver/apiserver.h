@@ -28,15 +28,18 @@ struct ApiOptions {
 class ApiServer {
  public:
   ApiServer(ApiOptions options, datastore::Backend& store)
-      : options_(std::move(options)), rest_(store) {}
+      : options_(std::move(options)), store_(store), rest_(store) {}
   const Rest& rest() const { return rest_; }
   void handle(const core::http::ServerRequest& request, core::http::ResponseWriter& response) const;
-  // nullopt: anonymous. Client certificates map CN to the user and O to the groups.
+  // nullopt: anonymous or not recognised. Client certificates map CN to the user and O to the
+  // groups; bearer tokens are the server token (system:masters), the agent token (system:nodes)
+  // or a bootstrap token (system:bootstrap:<id>, system:bootstrappers and its extra groups).
   std::optional<Identity> authenticate(const core::http::ServerRequest& request) const;
 
  private:
   void discovery(const core::http::ServerRequest& request, core::http::ResponseWriter& w) const;
   ApiOptions options_;
+  datastore::Backend& store_;
   Rest rest_;
 };
 

@@ -5,14 +5,18 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "core/base/log.h"
 #include "core/base/strings.h"
+#include "core/base/time.h"
 #include "core/fs/files.h"
 #include "k3s/config/config_file.h"
 #include "k3s/config/server_config.h"
+#include "k3s/ctl/certificate.h"
+#include "k3s/ctl/token.h"
 #include "k3s/server/server.h"
 
 namespace {
@@ -127,6 +131,82 @@ k3s::config::FlagSpec server_spec(const CLI::App* cmd) {
   return spec;
 }
 
+void add_token_commands(CLI::App& app, k3s::ctl::TokenOptions& o, std::vector<std::string>& args,
+                        std::function<core::Result<void>()>& action) {
+  CLI::App* token = app.add_subcommand("token", "Manage bootstrap tokens");
+  token->require_subcommand(1);
+  auto kubeconfig = [&o](CLI::App* c) {
+    // $KUBECONFIG is read by kubeconfig_path(): an env binding here would be applied by every
+    // token subcommand sharing the variable, overriding the flag.
+    c->add_option("--kubeconfig", o.kubeconfig, "Server to connect to [$KUBECONFIG]");
+    c->add_option("-d,--data-dir", o.data_dir, "Folder to hold state");
+  };
+  CLI::App* create = token->add_subcommand("create", "Create bootstrap tokens on the server");
+  kubeconfig(create);
+  create->add_option("--description", o.description,
+                     "A human friendly description of how this token is used");
+  create
+      ->add_option("--groups", o.groups,
+                   "Extra groups that this token will authenticate as when used for "
+                   "authentication (default: system:bootstrappers:k3s:default-node-token)")
+      ->delimiter(',');
+  create
+      ->add_option("--ttl", o.ttl,
+                   "The duration before the token is automatically deleted (e.g. 1s, 2m, 3h). "
+                   "If set to '0', the token will never expire")
+      ->capture_default_str();
+  create
+      ->add_option("--usages", o.usages,
+                   "Describes the ways in which this token can be used (default: "
+                   "signing,authentication)")
+      ->delimiter(',');
+  create->add_option("token", args, "The token to create ([a-z0-9]{6}.[a-z0-9]{16})")
+      ->expected(0, 1);
+  create->callback([&] {
+    action = [&] { return k3s::ctl::token_create(o, args.empty() ? "" : args[0], stdout); };
+  });
+  CLI::App* del = token->add_subcommand("delete", "Delete bootstrap tokens on the server");
+  kubeconfig(del);
+  del->add_option("tokens", args, "Token ids or tokens");
+  del->callback([&] { action = [&] { return k3s::ctl::token_delete(o, args, stdout); }; });
+  CLI::App* list = token->add_subcommand("list", "List bootstrap tokens on the server");
+  kubeconfig(list);
+  list->add_option("-o,--output", o.output, "Output format. Valid options: text, json, yaml")
+      ->capture_default_str();
+  list->callback([&] { action = [&] { return k3s::ctl::token_list(o, stdout); }; });
+  CLI::App* generate = token->add_subcommand(
+      "generate", "Generate and print a bootstrap token, but do not create it on the server");
+  kubeconfig(generate);
+  generate->callback([&] {
+    action = [] {
+      k3s::ctl::token_generate(stdout);
+      return core::Result<void>{};
+    };
+  });
+}
+
+// check and rotate keep separate options: CLI11 applies an option's environment variable even
+// in subcommands that were not given, so two options may not share one variable.
+void add_certificate_commands(CLI::App& app, k3s::ctl::CertificateOptions (&o)[2],
+                              std::function<core::Result<void>()>& action) {
+  CLI::App* cert = app.add_subcommand("certificate", "Manage K3s certificates");
+  cert->require_subcommand(1);
+  CLI::App* check = cert->add_subcommand("check", "Check K3s component certificates on disk");
+  CLI::App* rotate = cert->add_subcommand("rotate", "Rotate K3s component certificates on disk");
+  for (int i : {0, 1}) {
+    (i == 0 ? check : rotate)
+        ->add_option("-d,--data-dir", o[i].data_dir, "Folder to hold state")
+        ->envname("K3S_DATA_DIR")
+        ->capture_default_str();
+  }
+  check->add_option("-o,--output", o[0].output, "Format output. Options: text, table, json")
+      ->capture_default_str();
+  check->callback([&] { action = [&] { return k3s::ctl::certificate_check(o[0], stdout); }; });
+  rotate->add_option("-s,--service", o[1].services, "List of services to rotate certificates for")
+      ->delimiter(',');
+  rotate->callback([&] { action = [&] { return k3s::ctl::certificate_rotate(o[1]); }; });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -152,6 +232,15 @@ int main(int argc, char** argv) {
   app.add_flag("--debug", debug, "Turn on debug logs")->envname("K3S_DEBUG");
   CLI::App* server = app.add_subcommand("server", "Run management server");
   add_server_flags(server, config, config_file);
+  std::function<core::Result<void>()> action = [&config] {
+    return k3s::server::run_server(config);
+  };
+  k3s::ctl::TokenOptions token_options;
+  std::vector<std::string> token_args;
+  add_token_commands(app, token_options, token_args, action);
+  k3s::ctl::CertificateOptions cert_options[2];
+  for (auto& c : cert_options) c = {.data_dir = config.data_dir, .now = core::system_now()};
+  add_certificate_commands(app, cert_options, action);
 
   // config.yaml(.d) flags go right after the subcommand, before the user's arguments.
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -175,7 +264,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (debug) core::log::set_level(core::log::Level::kDebug);
-  auto r = k3s::server::run_server(config);
+  auto r = action();
   if (!r) {
     core::log::error("{}", r.error().message());
     return core::errc_exit_code(r.error().code());

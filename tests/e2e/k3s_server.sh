@@ -3,7 +3,9 @@
 # and kubeconfig as upstream lays them out; the HTTPS front checked with curl, openssl and the
 # real kubectl: anonymous access only to health/version/cacerts/ping, client certificates from
 # our CA and the server token accepted, a foreign certificate, a wrong token and TLS < 1.2
-# refused; READY=1 through NOTIFY_SOCKET; restart keeps the identity; clear errors for bad input.
+# refused; READY=1 through NOTIFY_SOCKET; restart keeps the identity; clear errors for bad input;
+# `k3s token` bootstrap tokens and their authentication; `k3s certificate check|rotate` and the
+# renewal of a leaf near expiry at start.
 BIN=${BIN:?}
 source "$(dirname "$0")/lib.sh"
 K3S="$BIN/k3s"
@@ -126,5 +128,95 @@ start_server -c "$WORK/etc/config.yaml" -d "$D" -o "$WORK/k3s.yaml"
 [ "$(sha256sum "$TLS/serving-kube-apiserver.crt")" = "$leaf_before" ] || fail "serving cert reissued without cause"
 ! grep -q "issued" "$WORK/server.log" || fail "certificates reissued on restart"
 [ "$(cat "$D/server/token")" = "K10$hash::server:sekret" ] || fail "token changed on restart"
+
+# --- bootstrap tokens: k3s token through the API; the API authenticates them -----------------------
+export KUBECONFIG="$WORK/k3s.yaml"
+bearer() {  # token path: prints the HTTP status of a GET with the bearer token
+  curl -s -o "$WORK/body" -w '%{http_code}' -H "Authorization: Bearer $1" --cacert "$TLS/server-ca.crt" "$URL$2"
+}
+expect_ok "$K3S" token generate
+grep -Eq '^[a-z0-9]{6}\.[a-z0-9]{16}$' "$WORK/last.out" || fail "token generate: $(cat "$WORK/last.out")"
+expect_ok "$K3S" token create --description "edge boxes" --ttl 2h
+created=$(cat "$WORK/last.out")
+[[ "$created" == "K10$hash::"* ]] || fail "token create prints the secure form: $created"
+bt=${created#*::}
+expect_ok "$K3S" token create abcdef.0123456789abcdef --ttl 0 --groups system:bootstrappers:k3s:lab
+expect_fail 'a token with id ..abcdef.. already exists' "$K3S" token create abcdef.0123456789abcdef
+expect_fail 'must match system:bootstrappers' "$K3S" token create --groups admins
+expect_fail 'is not a duration' "$K3S" token create --ttl soon
+expect_fail 'does not match the pattern' "$K3S" token create ABCDEF.0123456789abcdef
+expect_ok "$K3S" token list
+grep -Eq '^TOKEN +TTL +EXPIRES +USAGES +DESCRIPTION +EXTRA GROUPS$' "$WORK/last.out" || fail "list header: $(cat "$WORK/last.out")"
+grep -Eq "^${bt%%.*} +(2h|1h) +20[0-9-]+T[0-9:]+Z +signing,authentication +edge boxes +system:bootstrappers:k3s:default-node-token$" \
+  "$WORK/last.out" || fail "token list: $(cat "$WORK/last.out")"
+grep -Eq '^abcdef +<forever> +<never> +signing,authentication +<none> +system:bootstrappers:k3s:lab$' \
+  "$WORK/last.out" || fail "token list (no expiry): $(cat "$WORK/last.out")"
+expect_ok "$K3S" token list -o json
+python3 -c 'import json,sys; t=json.load(open(sys.argv[1])); assert sorted(x["token"][:6] for x in t)==sorted([sys.argv[2],"abcdef"]), t' \
+  "$WORK/last.out" "${bt%%.*}" || fail "token list -o json: $(cat "$WORK/last.out")"
+[ "$(kubectl get secret -n kube-system bootstrap-token-abcdef -o jsonpath='{.type}')" = bootstrap.kubernetes.io/token ] \
+  || fail "bootstrap token Secret type"
+# Bootstrap tokens authenticate as system:bootstrap:<id> (no RBAC grants yet: 403, not 401), in
+# both forms; a wrong secret, an expired token and one without the authentication usage do not.
+[ "$(bearer "$bt" /api/v1/namespaces)" = 403 ] || fail "bootstrap token refused: $(cat "$WORK/body")"
+grep -q "system:bootstrap:${bt%%.*}" "$WORK/body" || fail "bootstrap identity: $(cat "$WORK/body")"
+[ "$(bearer "$created" /api/v1/namespaces)" = 403 ] || fail "secure-form bootstrap token refused"
+[ "$(bearer abcdef.0123456789abcdee /api/v1/namespaces)" = 401 ] || fail "wrong bootstrap secret accepted"
+kubectl apply -f - > /dev/null <<YAML || fail "apply bootstrap token Secrets"
+apiVersion: v1
+kind: Secret
+metadata: {name: bootstrap-token-expird, namespace: kube-system}
+type: bootstrap.kubernetes.io/token
+stringData: {token-id: expird, token-secret: 0123456789abcdef, expiration: "2020-01-01T00:00:00Z", usage-bootstrap-authentication: "true"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: bootstrap-token-signed, namespace: kube-system}
+type: bootstrap.kubernetes.io/token
+stringData: {token-id: signed, token-secret: 0123456789abcdef, usage-bootstrap-signing: "true"}
+YAML
+[ "$(bearer expird.0123456789abcdef /api/v1/namespaces)" = 401 ] || fail "expired bootstrap token accepted"
+[ "$(bearer signed.0123456789abcdef /api/v1/namespaces)" = 401 ] || fail "signing-only bootstrap token accepted"
+expect_ok "$K3S" token delete abcdef "$bt"
+grep -q 'bootstrap token "abcdef" deleted' "$WORK/last.out" || fail "token delete: $(cat "$WORK/last.out")"
+[ "$(bearer "$bt" /api/v1/namespaces)" = 401 ] || fail "deleted bootstrap token still accepted"
+expect_fail 'failed to delete bootstrap token ..abcdef..: secrets ..bootstrap-token-abcdef.. not found' "$K3S" token delete abcdef
+printf 'apiVersion: v1\nkind: Config\n' > "$WORK/empty.yaml"
+expect_fail 'empty.yaml: no context' "$K3S" token list --kubeconfig "$WORK/empty.yaml"
 kill -TERM "$SERVER"; wait "$SERVER"
+
+# --- k3s certificate check and rotate (offline), renewal at start -----------------------------------
+expect_ok "$K3S" certificate check -d "$D" -o table
+grep -Eq '^client-admin.crt +system:admin +ClientAuth +[A-Z][a-z]{2} [0-9]{2}, 20[0-9]{2} [0-9:]{5} UTC +1 year +OK$' \
+  "$WORK/last.out" || fail "certificate check table: $(cat "$WORK/last.out")"
+grep -Eq '^server-ca.crt +k3s-server-ca@[0-9]+ +CertSign .* 10 years +OK$' "$WORK/last.out" \
+  || fail "certificate check (CA): $(cat "$WORK/last.out")"
+expect_ok "$K3S" certificate check -d "$D"
+grep -q 'msg="serving-kube-apiserver.crt: certificate kube-apiserver is ok, expires at 20' "$WORK/last.out" \
+  || fail "certificate check text: $(cat "$WORK/last.out")"
+# A leaf 30 days from expiry (issued here by openssl from our CA) warns, and the next start renews it.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/O=system:masters/CN=system:admin" \
+  -keyout "$TLS/client-admin.key" -out "$WORK/admin.csr" 2>/dev/null
+printf 'extendedKeyUsage=clientAuth\n' > "$WORK/ext"
+openssl x509 -req -in "$WORK/admin.csr" -CA "$TLS/client-ca.crt" -CAkey "$TLS/client-ca.key" -CAcreateserial \
+  -days 30 -extfile "$WORK/ext" -out "$TLS/client-admin.crt" 2>/dev/null || fail "openssl could not sign with client-ca"
+expect_ok "$K3S" certificate check -d "$D" -o json
+python3 -c 'import json,sys; c=[x for x in json.load(open(sys.argv[1])) if x["subject"]=="system:admin"]; assert c and c[0]["status"]=="WARNING", c' \
+  "$WORK/last.out" || fail "30-day certificate not flagged: $(cat "$WORK/last.out")"
+expect_fail "is not a recognized service" "$K3S" certificate rotate -d "$D" -s bogus
+expect_fail "no certificates found in $WORK/nothing/server/tls" "$K3S" certificate check -d "$WORK/nothing"
+admin_key=$(sha256sum < "$TLS/client-admin.key"); serving=$(sha256sum < "$TLS/serving-kube-apiserver.crt")
+expect_ok "$K3S" certificate rotate -d "$D" --service admin
+backup=$(ls -d "$D"/server/tls-* | head -1)
+[ "$(sha256sum < "$backup/client-admin.key")" = "$admin_key" ] || fail "rotate did not back up the admin key"
+[ ! -e "$TLS/client-admin.crt" ] && [ ! -e "$TLS/client-admin.key" ] || fail "rotate left the admin certificate"
+start_server -c "$WORK/etc/config.yaml" -d "$D" -o "$WORK/k3s.yaml"
+grep -q "Certificate client-admin issued" "$WORK/server.log" || fail "admin certificate not reissued"
+[ "$(sha256sum < "$TLS/client-admin.key")" != "$admin_key" ] || fail "rotated certificate kept its key"
+[ "$(sha256sum < "$TLS/serving-kube-apiserver.crt")" = "$serving" ] || fail "rotate touched another service"
+expect_ok kubectl get ns default   # the kubeconfig carries the new admin certificate
+kill -TERM "$SERVER"; wait "$SERVER"
+expect_ok "$K3S" certificate check -d "$D" -o json
+python3 -c 'import json,sys; assert all(x["status"]=="OK" for x in json.load(open(sys.argv[1])))' "$WORK/last.out" \
+  || fail "certificates not all OK after renewal: $(cat "$WORK/last.out")"
 echo "k3s_server: ok"

@@ -1,0 +1,44 @@
+// A small Kubernetes API client for k3s's own commands (`k3s token` ...): reads a kubeconfig
+// (its current context: server URL, CA, client certificate or bearer token, inline or as
+// files) and sends JSON requests. Not thread-safe; one per command.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "core/base/error.h"
+#include "core/http/client.h"
+
+namespace k3s::client {
+
+struct Endpoint {
+  std::string server;  // "https://127.0.0.1:6443"
+  core::http::ClientOptions tls;
+  std::string bearer_token;  // "" when a client certificate authenticates
+};
+
+// Reads the kubeconfig's current context. Fails with kNotFound (no file, no such context,
+// cluster or user) or kInvalid (not YAML, bad base64), naming the file.
+core::Result<Endpoint> load_kubeconfig(const std::string& path);
+
+// The kubeconfig a command uses: the given path, else $KUBECONFIG, else
+// /etc/rancher/k3s/k3s.yaml (upstream's order for k3s subcommands).
+std::string kubeconfig_path(const std::string& given);
+
+class KubeClient {
+ public:
+  explicit KubeClient(Endpoint endpoint);
+  // Sends the request and parses the JSON answer. A non-2xx answer fails with the Status
+  // message the server sent and a code from its HTTP status (404 kNotFound, 409
+  // kAlreadyExists or kConflict, 401 kUnauthorized, 403 kForbidden, else kUnavailable).
+  core::Result<nlohmann::json> call(const std::string& method, const std::string& path,
+                                    const nlohmann::json* body = nullptr);
+  const Endpoint& endpoint() const { return endpoint_; }
+
+ private:
+  Endpoint endpoint_;
+  std::unique_ptr<core::http::Client> http_;
+};
+
+}  // namespace k3s::client
