@@ -111,8 +111,16 @@ void ApiServer::handle(const core::http::ServerRequest& request,
                        fmt::format("{} is forbidden: User \"{}\" cannot {} path \"{}\"", path,
                                    who->user, core::to_lower(request.method), path));
   }
-  if (auto r = parse_resource_path(path)) return rest_.serve(request, *r, w);
-  discovery(request, w);
+  // A body of the wrong shape (a number where a name belongs ...) surfaces as a JSON type error
+  // deep in a handler: it is the client's mistake, answered as such, never a crash.
+  try {
+    if (auto r = parse_resource_path(path)) return rest_.serve(request, *r, w);
+    discovery(request, w);
+  } catch (const nlohmann::json::exception& e) {
+    send_status(w, 400, "BadRequest", std::string("the object provided is malformed: ") + e.what());
+  } catch (const std::exception& e) {
+    send_status(w, 500, "InternalError", std::string("an error on the server: ") + e.what());
+  }
 }
 
 void ApiServer::discovery(const core::http::ServerRequest& req,

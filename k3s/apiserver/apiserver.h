@@ -4,6 +4,7 @@
 // Handlers run on the HTTP server's threads; the object is immutable after construction.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -23,12 +24,13 @@ struct ApiOptions {
   std::string server_ca_pem;  // served at /cacerts
   std::string server_token_password;
   std::string agent_token_password;
+  std::chrono::milliseconds bookmark_interval = std::chrono::seconds(60);
 };
 
 class ApiServer {
  public:
   ApiServer(ApiOptions options, datastore::Backend& store)
-      : options_(std::move(options)), store_(store), rest_(store) {}
+      : options_(std::move(options)), store_(store), rest_(store, options_.bookmark_interval) {}
   const Rest& rest() const { return rest_; }
   void handle(const core::http::ServerRequest& request, core::http::ResponseWriter& response) const;
   // nullopt: anonymous or not recognised. Client certificates map CN to the user and O to the

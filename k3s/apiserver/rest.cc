@@ -1,9 +1,13 @@
 #include "k3s/apiserver/rest.h"
 
 #include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "core/base/strings.h"
 #include "core/base/time.h"
@@ -12,6 +16,7 @@
 #include "core/serde/json.h"
 #include "k3s/apiserver/apiserver.h"
 #include "k3s/apiserver/tables.h"
+#include "k3s/apiserver/watch.h"
 
 namespace k3s::apiserver {
 namespace {
@@ -26,7 +31,8 @@ using datastore::KeyValue;
 std::string url_decode(std::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
       out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
       i += 2;
     } else {
@@ -65,6 +71,42 @@ void send_error(ResponseWriter& w, int code, const std::string& reason, const st
     s["details"] = d;
   }
   send_json(w, code, s);
+}
+
+// Why `name` is not a valid name for objects of type t ("" when it is), in upstream's words:
+// namespaces are RFC 1123 labels, services RFC 1035 labels, RBAC objects path segments, the
+// rest RFC 1123 subdomains.
+std::string name_problem(const ResourceType& t, const std::string& name) {
+  static const std::regex label("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
+  static const std::regex dns1035("[a-z]([-a-z0-9]*[a-z0-9])?");
+  static const std::regex subdomain(
+      "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
+  if (t.group == "rbac.authorization.k8s.io") {
+    if (name == "." || name == "..") return fmt::format("may not be '{}'", name);
+    if (name.find_first_of("/%") != std::string::npos)
+      return fmt::format("may not contain '{}'", name.find('/') != std::string::npos ? "/" : "%");
+    return "";
+  }
+  if (t.resource == "namespaces") {
+    if (name.size() > 63) return "must be no more than 63 characters";
+    if (std::regex_match(name, label)) return "";
+    return "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
+           "'-', and must start and end with an alphanumeric character (e.g. 'my-name',  or "
+           "'123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+  }
+  if (t.resource == "services") {
+    if (name.size() > 63) return "must be no more than 63 characters";
+    if (std::regex_match(name, dns1035)) return "";
+    return "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start "
+           "with an alphabetic character, and end with an alphanumeric character (e.g. "
+           "'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
+  }
+  if (name.size() > 253) return "must be no more than 253 characters";
+  if (std::regex_match(name, subdomain)) return "";
+  return "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+         "'-' or '.', and must start and end with an alphanumeric character (e.g. "
+         "'example.com', regex used for validation is "
+         "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
 }
 
 std::string new_uid() {
@@ -198,37 +240,6 @@ bool wants_table(const ServerRequest& req) {
 
 }  // namespace
 
-class WatchRegistry {
- public:
-  uint64_t add(std::unique_ptr<datastore::Subscription> sub) {
-    std::lock_guard lock(mu_);
-    subs_[++next_] = std::move(sub);
-    return next_;
-  }
-  void remove(uint64_t id) {
-    std::unique_ptr<datastore::Subscription> gone;
-    {
-      std::lock_guard lock(mu_);
-      auto it = subs_.find(id);
-      if (it == subs_.end()) return;
-      gone = std::move(it->second);
-      subs_.erase(it);
-    }
-  }  // the subscription ends here, outside the lock
-  void clear() {
-    std::map<uint64_t, std::unique_ptr<datastore::Subscription>> all;
-    {
-      std::lock_guard lock(mu_);
-      all.swap(subs_);
-    }
-  }
-
- private:
-  std::mutex mu_;
-  std::map<uint64_t, std::unique_ptr<datastore::Subscription>> subs_;
-  uint64_t next_ = 0;
-};
-
 namespace {
 
 // --- the handlers ----------------------------------------------------------------------------
@@ -357,6 +368,13 @@ class Call {
       return send_json(w_, 200, make_table(t_, items, rv, cont, core::system_now()));
     json meta = {{"resourceVersion", rv}};
     if (!cont.empty()) meta["continue"] = cont;
+    // As upstream: how many remain after this page, when no selector makes that unknowable.
+    if (!cont.empty() && labels.empty() && !q_.count("fieldSelector")) {
+      datastore::Range rest{res->kvs.back().key + '\0', range.end};
+      auto left = store_.list(rest, {.revision = res->revision, .count_only = true});
+      if (!left) return fail_store(left.error());
+      meta["remainingItemCount"] = left->count;
+    }
     send_json(w_, 200,
               {{"kind", t_.kind + "List"},
                {"apiVersion", t_.group_version()},
@@ -364,8 +382,10 @@ class Call {
                {"items", items}});
   }
 
-  // A watch: synthetic ADDED events for what exists when no resourceVersion (or 0) is given,
-  // then every change after it; an ERROR event with 410 Expired when it is too old.
+  // A watch: synthetic ADDED events for what exists when no resourceVersion (or 0) is given
+  // or sendInitialEvents=true, then every change after it; an ERROR event with 410 Expired when
+  // it is too old. BOOKMARKs with allowWatchBookmarks=true; the stream ends after
+  // timeoutSeconds, else after upstream's randomised 30 to 60 minutes.
   void watch() {
     std::vector<Requirement> labels;
     if (q_.count("labelSelector"))
@@ -377,6 +397,20 @@ class Call {
         t_.namespaced && !r_.ns.empty() ? t_.key_prefix() + r_.ns + "/" : t_.key_prefix();
     datastore::Range range = datastore::Range::prefix(prefix);
     std::string rv = q_.count("resourceVersion") ? q_["resourceVersion"] : "";
+    bool bookmarks = q_["allowWatchBookmarks"] == "true";
+    bool initial_events = q_["sendInitialEvents"] == "true";
+    if (initial_events && (!bookmarks || q_["resourceVersionMatch"] != "NotOlderThan")) {
+      return send_error(w_, 422, "Invalid",
+                        "sendInitialEvents requires allowWatchBookmarks=true and "
+                        "resourceVersionMatch=NotOlderThan");
+    }
+    auto deadline = WatchStream::Clock::now() + std::chrono::seconds(1800 + std::rand() % 1800);
+    if (q_.count("timeoutSeconds")) {
+      auto t = core::parse_u64(q_["timeoutSeconds"]);
+      if (!t)
+        return send_error(w_, 400, "BadRequest", "invalid timeoutSeconds " + q_["timeoutSeconds"]);
+      deadline = WatchStream::Clock::now() + std::chrono::seconds(*t);
+    }
     bool table_mode = wants_table(req_);
     const ResourceType* type = &t_;
     auto encode = [type, labels, fields, table_mode](const char* kind, const json& o) {
@@ -389,7 +423,7 @@ class Call {
     };
     std::string initial;
     int64_t after = 0;
-    if (rv.empty() || rv == "0") {
+    if (rv.empty() || rv == "0" || initial_events) {
       auto now = store_.list(range, {});
       if (!now) return fail_store(now.error());
       for (const auto& kv : now->kvs) initial += encode("ADDED", present(t_, kv));
@@ -403,9 +437,13 @@ class Call {
     w_.add_header("Cache-Control", "no-cache, private");
     auto store = &store_;
     auto watches = watches_;
+    std::string api_version = t_.group_version(), kind = t_.kind;
     w_.stream([=](std::shared_ptr<core::http::ResponseStream> out) {
-      out->write(initial);
-      auto sink = [out, type, encode](std::vector<datastore::Event> events) {
+      auto stream =
+          std::make_shared<WatchStream>(out, api_version, kind, after, bookmarks, deadline);
+      stream->send(initial, after);
+      if (initial_events) stream->bookmark(true);
+      auto sink = [stream, type, encode](std::vector<datastore::Event> events) {
         std::string batch;
         for (const auto& e : events) {
           const char* kind = e.type == datastore::Event::Type::kDelete ? "DELETED"
@@ -413,7 +451,7 @@ class Call {
                                                                        : "MODIFIED";
           batch += encode(kind, present(*type, e.kv));
         }
-        out->write(std::move(batch));
+        stream->send(std::move(batch), events.empty() ? 0 : events.back().kv.mod_revision);
       };
       auto sub = store->watch(range, after, sink);
       if (!sub) {
@@ -429,7 +467,7 @@ class Call {
         out->write(core::dump_json({{"type", "ERROR"}, {"object", status}}) + "\n");
         return out->close();
       }
-      uint64_t id = watches->add(std::move(*sub));
+      uint64_t id = watches->add(stream, std::move(*sub));
       out->on_close([watches, id] { watches->remove(id); });
       if (out->closed()) watches->remove(id);
     });
@@ -457,7 +495,13 @@ class Call {
       return false;
     }
     json& md = o["metadata"];
-    if (!md.is_object()) md = json::object();
+    if (md.is_null()) md = json::object();
+    if (!md.is_object()) {
+      send_error(w_, 400, "BadRequest",
+                 fmt::format("the object provided is malformed: metadata of {} must be an object",
+                             t_.kind));
+      return false;
+    }
     if (t_.namespaced) {
       std::string ns = md.value("namespace", r_.ns);
       if (ns != r_.ns) {
@@ -517,6 +561,26 @@ class Call {
       }
     }
     std::string name = md["name"];
+    if (std::string why = name_problem(t_, name); !why.empty()) {
+      std::string detail = fmt::format("Invalid value: {}: {}", json(name).dump(), why);
+      json status = {{"kind", "Status"},
+                     {"apiVersion", "v1"},
+                     {"metadata", json::object()},
+                     {"status", "Failure"},
+                     {"message", fmt::format("{} {} is invalid: metadata.name: {}", t_.kind,
+                                             json(name).dump(), detail)},
+                     {"reason", "Invalid"},
+                     {"details",
+                      {{"name", name},
+                       {"kind", t_.kind},
+                       {"causes",
+                        {{{"reason", "FieldValueInvalid"},
+                          {"message", detail},
+                          {"field", "metadata.name"}}}}}},
+                     {"code", 422}};
+      if (!t_.group.empty()) status["details"]["group"] = t_.group;
+      return send_json(w_, 422, status);
+    }
     if (!namespace_exists()) return;
     md["uid"] = new_uid();
     md["creationTimestamp"] = core::format_rfc3339(core::system_now());
@@ -583,6 +647,13 @@ class Call {
 
   void patch() {
     std::string ct = req_.header("Content-Type").value_or("");
+    bool json_patch = ct.starts_with("application/json-patch+json");
+    if (!json_patch && !ct.starts_with("application/merge-patch+json")) {
+      return send_error(w_, 415, "UnsupportedMediaType",
+                        "the body of the request was in an unknown format - accepted media "
+                        "types include: application/json-patch+json, "
+                        "application/merge-patch+json");
+    }
     auto old = store_.get(key(r_.name));
     if (!old) return fail_store(old.error());
     if (!*old) return not_found(r_.name);
@@ -592,16 +663,11 @@ class Call {
       return send_error(w_, 400, "BadRequest", "error decoding patch: " + doc.error().message());
     json patched;
     try {
-      if (ct.starts_with("application/json-patch+json")) {
+      if (json_patch) {
         patched = current.patch(*doc);
-      } else if (ct.starts_with("application/merge-patch+json")) {
+      } else {
         patched = current;
         patched.merge_patch(*doc);
-      } else {
-        return send_error(w_, 415, "UnsupportedMediaType",
-                          "the body of the request was in an unknown format - accepted media "
-                          "types include: application/json-patch+json, "
-                          "application/merge-patch+json");
       }
     } catch (const std::exception& e) {
       return send_error(w_, 422, "Invalid",
@@ -706,8 +772,8 @@ std::optional<ResourceRequest> parse_resource_path(const std::string& path) {
   return r;
 }
 
-Rest::Rest(datastore::Backend& store)
-    : store_(store), watches_(std::make_shared<WatchRegistry>()) {}
+Rest::Rest(datastore::Backend& store, std::chrono::milliseconds bookmark_interval)
+    : store_(store), watches_(std::make_shared<WatchRegistry>(bookmark_interval)) {}
 
 // Watches end before the datastore they subscribe to.
 Rest::~Rest() { watches_->clear(); }

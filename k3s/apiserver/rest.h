@@ -5,6 +5,7 @@
 // the backend is.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -26,7 +27,9 @@ class WatchRegistry;
 
 class Rest {
  public:
-  explicit Rest(datastore::Backend& store);
+  // Watches that allow bookmarks get one every bookmark_interval (upstream: about a minute).
+  explicit Rest(datastore::Backend& store,
+                std::chrono::milliseconds bookmark_interval = std::chrono::seconds(60));
   ~Rest();
   void serve(const core::http::ServerRequest& req, const ResourceRequest& r,
              core::http::ResponseWriter& w) const;

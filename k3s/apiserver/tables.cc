@@ -137,14 +137,24 @@ std::vector<Column> columns(const std::string& kind) {
                 return fmt::format("{}/{}", ready, total);
               }),
             s("Status", [](const json& p, int64_t) { return pod_status(p); }),
-            Column{"Restarts", "integer", 0,
-                   [](const json& p, int64_t) {
-                     int64_t n = 0;
-                     const json& cs = at(p, {"status", "containerStatuses"});
-                     if (cs.is_array())
-                       for (const auto& c : cs) n += num(at(c, {"restartCount"}));
-                     return json(n);
-                   }},
+            // "3 (5m ago)": the count, and how long since the latest container ended.
+            s("Restarts",
+              [](const json& p, int64_t now) {
+                int64_t n = 0, last = 0;
+                const json& cs = at(p, {"status", "containerStatuses"});
+                if (cs.is_array()) {
+                  for (const auto& c : cs) {
+                    n += num(at(c, {"restartCount"}));
+                    const json& end = at(c, {"lastState", "terminated", "finishedAt"});
+                    if (auto t = end.is_string() ? core::parse_rfc3339(end.get<std::string>())
+                                                 : core::Result<int64_t>(0)) {
+                      last = std::max(last, *t);
+                    }
+                  }
+                }
+                return last ? fmt::format("{} ({} ago)", n, human_age(now - last))
+                            : std::to_string(n);
+              }),
             age_col,
             s(
                 "IP",

@@ -44,8 +44,12 @@ TEST(Tables, UpstreamColumnsForCommonKinds) {
                   {{"ready", false},
                    {"restartCount", 1},
                    {"state", {{"waiting", {{"reason", "CrashLoopBackOff"}}}}}}}}}}};
-  EXPECT_EQ(cells_of("", "pods", pod, now), json({"x", "1/2", "CrashLoopBackOff", 3, "10m",
+  EXPECT_EQ(cells_of("", "pods", pod, now), json({"x", "1/2", "CrashLoopBackOff", "3", "10m",
                                                   "10.42.0.5", "n1", "<none>", "<none>"}));
+  // With a container that has ended, Restarts says how long ago (upstream since 1.22).
+  pod["status"]["containerStatuses"][1]["lastState"] = {
+      {"terminated", {{"finishedAt", "2026-01-01T00:05:00Z"}}}};
+  EXPECT_EQ(cells_of("", "pods", pod, now)[3], "3 (5m ago)");
   json node = {{"metadata",
                 {{"name", "n1"},
                  {"creationTimestamp", "2026-01-01T00:00:00Z"},

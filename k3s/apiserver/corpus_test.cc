@@ -1,0 +1,223 @@
+// The API corpus: every file under testdata/corpus is a sequence of requests against one fresh
+// in-process server (SQLite datastore, the real HTTP front on loopback) and what each must
+// answer. A step:
+//   - name: what it shows
+//     request: {method, path, as: admin|anonymous|<bearer token>, headers: {}, body: <object
+//               or text>}
+//     expect: {status, headers: {}, body: <subset>, events: [<subset>...], absent: [paths]}
+//     capture: {var: dotted.path}        # used later as ${var} in paths, headers and bodies
+// Body matching is by subset: objects match when every expected key matches, arrays element by
+// element with equal length; "$any" matches any present value and "$re:<regex>" a string. A
+// watch answers newline-separated events; `events` matches them in order (timeoutSeconds ends
+// the stream).
+#include <dirent.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "core/base/strings.h"
+#include "core/fs/files.h"
+#include "core/fs/temp_dir.h"
+#include "core/http/client.h"
+#include "core/http/server.h"
+#include "core/serde/json.h"
+#include "k3s/apiserver/apiserver.h"
+#include "k3s/datastore/sqlite_backend.h"
+
+namespace k3s::apiserver {
+namespace {
+
+using json = nlohmann::json;
+constexpr char kServerToken[] = "corpus-server-token";
+
+std::vector<std::string> corpus_files() {
+  std::string dir = std::string(K3A_SOURCE_DIR) + "/k3s/apiserver/testdata/corpus";
+  std::vector<std::string> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n.ends_with(".yaml")) out.push_back(dir + "/" + n);
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string substitute(std::string s, const std::map<std::string, std::string>& vars) {
+  for (const auto& [k, v] : vars) {
+    std::string token = "${" + k + "}";
+    for (size_t at; (at = s.find(token)) != std::string::npos;) s.replace(at, token.size(), v);
+  }
+  return s;
+}
+
+json substitute(const json& j, const std::map<std::string, std::string>& vars) {
+  if (j.is_string()) return substitute(j.get<std::string>(), vars);
+  json out = j;
+  if (j.is_object() || j.is_array()) {
+    for (auto it = out.begin(); it != out.end(); ++it) *it = substitute(*it, vars);
+  }
+  return out;
+}
+
+const json* at_path(const json& j, const std::string& path) {
+  const json* cur = &j;
+  for (auto seg : core::split(path, '.')) {
+    std::string k(seg);
+    if (cur->is_array() && !k.empty() && std::all_of(k.begin(), k.end(), ::isdigit)) {
+      size_t i = std::stoul(k);
+      if (i >= cur->size()) return nullptr;
+      cur = &(*cur)[i];
+    } else if (cur->is_object() && cur->contains(k)) {
+      cur = &(*cur)[k];
+    } else {
+      return nullptr;
+    }
+  }
+  return cur;
+}
+
+// "" when `actual` matches `expected`, else where and how it differs.
+std::string differs(const json& expected, const json& actual, const std::string& where) {
+  if (expected.is_string()) {
+    std::string e = expected.get<std::string>();
+    if (e == "$any") return "";
+    if (e.starts_with("$re:")) {
+      if (actual.is_string() &&
+          std::regex_search(actual.get<std::string>(), std::regex(e.substr(4))))
+        return "";
+      return where + ": " + actual.dump() + " does not match /" + e.substr(4) + "/";
+    }
+  }
+  if (expected.is_object()) {
+    if (!actual.is_object()) return where + ": expected an object, got " + actual.dump();
+    for (auto it = expected.begin(); it != expected.end(); ++it) {
+      if (!actual.contains(it.key())) return where + "." + it.key() + ": missing";
+      if (auto m = differs(it.value(), actual[it.key()], where + "." + it.key()); !m.empty())
+        return m;
+    }
+    return "";
+  }
+  if (expected.is_array()) {
+    if (!actual.is_array() || actual.size() != expected.size())
+      return where + ": expected " + std::to_string(expected.size()) + " items, got " +
+             actual.dump().substr(0, 400);
+    for (size_t i = 0; i < expected.size(); ++i) {
+      if (auto m = differs(expected[i], actual[i], where + "." + std::to_string(i)); !m.empty())
+        return m;
+    }
+    return "";
+  }
+  if (expected != actual) return where + ": expected " + expected.dump() + ", got " + actual.dump();
+  return "";
+}
+
+class Corpus : public testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    dir_ = std::make_unique<core::TempDir>(*core::TempDir::create("k3a-corpus"));
+    store_ = *datastore::open_sqlite({.path = dir_->sub("state.db")});
+    api_ =
+        std::make_unique<ApiServer>(ApiOptions{.version = "v1.32.4+k3s1",
+                                               .server_ca_pem = "-----BEGIN CERTIFICATE-----\n",
+                                               .server_token_password = kServerToken,
+                                               .agent_token_password = "corpus-agent-token",
+                                               .bookmark_interval = std::chrono::milliseconds(200)},
+                                    *store_);
+    ASSERT_TRUE(api_->rest().seed("10.43.0.1", 6443));
+    server_ = *core::http::Server::start(
+        {.threads = 2}, [this](const core::http::ServerRequest& r, core::http::ResponseWriter& w) {
+          api_->handle(r, w);
+        });
+    client_ =
+        std::make_unique<core::http::Client>(core::http::ClientOptions{.retries = 0, .proxy = ""});
+  }
+  void TearDown() override {
+    client_.reset();  // its pooled connections close first, so stop() has none to drain
+    server_->stop();
+    api_.reset();
+  }
+
+  std::unique_ptr<core::TempDir> dir_;
+  std::unique_ptr<datastore::Backend> store_;
+  std::unique_ptr<ApiServer> api_;
+  std::unique_ptr<core::http::Server> server_;
+  std::unique_ptr<core::http::Client> client_;
+};
+
+TEST_P(Corpus, Answers) {
+  auto text = core::read_file(GetParam());
+  ASSERT_TRUE(text);
+  auto steps = core::parse_yaml(*text);
+  ASSERT_TRUE(steps) << steps.error().message();
+  ASSERT_TRUE(steps->is_array() && !steps->empty()) << "a corpus file is a list of steps";
+  std::map<std::string, std::string> vars;
+  for (const json& raw : *steps) {
+    json step = substitute(raw, vars);
+    std::string name = step.value("name", "?");
+    SCOPED_TRACE(name);
+    const json& rq = step["request"];
+    core::http::Request req{.method = rq.value("method", "GET"),
+                            .url = server_->url() + rq.value("path", "/")};
+    std::string as = rq.value("as", "admin");
+    if (as == "admin") as = kServerToken;
+    if (as != "anonymous") req.headers.emplace_back("Authorization", "Bearer " + as);
+    if (rq.contains("headers")) {
+      for (auto it = rq["headers"].begin(); it != rq["headers"].end(); ++it)
+        req.headers.emplace_back(it.key(), it.value().get<std::string>());
+    }
+    if (rq.contains("body")) {
+      req.body = rq["body"].is_string() ? rq["body"].get<std::string>() : rq["body"].dump();
+      if (!core::http::find_header(req.headers, "Content-Type"))
+        req.headers.emplace_back("Content-Type", "application/json");
+    }
+    auto resp = client_->send(req);
+    ASSERT_TRUE(resp) << resp.error().message();
+    const json& ex = step["expect"];
+    EXPECT_EQ(resp->status, ex.value("status", 200)) << resp->body.substr(0, 600);
+    if (ex.contains("headers")) {
+      for (auto it = ex["headers"].begin(); it != ex["headers"].end(); ++it)
+        EXPECT_EQ(resp->header(it.key()).value_or("<none>"), it.value().get<std::string>())
+            << it.key();
+    }
+    json body = json::parse(resp->body, nullptr, false);
+    if (ex.contains("body")) {
+      ASSERT_FALSE(body.is_discarded()) << "not JSON: " << resp->body.substr(0, 300);
+      EXPECT_EQ(differs(ex["body"], body, "body"), "");
+    }
+    if (ex.contains("absent")) {
+      for (const auto& p : ex["absent"])
+        EXPECT_EQ(at_path(body, p.get<std::string>()), nullptr) << p << " should be absent";
+    }
+    if (ex.contains("events")) {
+      json events = json::array();
+      for (auto line : core::split(resp->body, '\n')) {
+        if (!core::trim(line).empty()) events.push_back(json::parse(line, nullptr, false));
+      }
+      EXPECT_EQ(differs(ex["events"], events, "events"), "");
+    }
+    if (step.contains("capture")) {
+      for (auto it = step["capture"].begin(); it != step["capture"].end(); ++it) {
+        const json* v = at_path(body, it.value().get<std::string>());
+        ASSERT_NE(v, nullptr) << "capture " << it.value();
+        vars[it.key()] = v->is_string() ? v->get<std::string>() : v->dump();
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Files, Corpus, testing::ValuesIn(corpus_files()),
+                         [](const testing::TestParamInfo<std::string>& info) {
+                           std::string n = core::base_name(info.param);
+                           n = n.substr(0, n.size() - 5);
+                           std::replace_if(
+                               n.begin(), n.end(), [](char c) { return !isalnum(c); }, '_');
+                           return n;
+                         });
+
+}  // namespace
+}  // namespace k3s::apiserver
