@@ -23,14 +23,19 @@ namespace {
 
 using k3s::config::ServerConfig;
 
-// Runs an external tool found on PATH (never this binary: kubectl may be a link to k3s).
+// Runs an external tool found beside this binary or on PATH (never this binary itself:
+// kubectl may be a link to k3s).
 int exec_tool(const std::string& tool, const std::vector<std::string>& args) {
   char self[4096] = {0};
   ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
   std::string me = n > 0 ? std::string(self, n) : "";
   const char* path = std::getenv("PATH");
   std::string found;
-  for (auto dir : core::split(path ? path : "/usr/local/bin:/usr/bin:/bin", ':')) {
+  std::vector<std::string_view> dirs =
+      core::split(path ? path : "/usr/local/bin:/usr/bin:/bin", ':');
+  std::string beside = core::dir_name(me);
+  if (!me.empty()) dirs.insert(dirs.begin(), beside);
+  for (auto dir : dirs) {
     std::string candidate = std::string(dir) + "/" + tool;
     char real[4096] = {0};
     if (::access(candidate.c_str(), X_OK) != 0 || !::realpath(candidate.c_str(), real)) continue;

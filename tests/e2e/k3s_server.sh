@@ -183,6 +183,18 @@ grep -q 'bootstrap token "abcdef" deleted' "$WORK/last.out" || fail "token delet
 expect_fail 'failed to delete bootstrap token ..abcdef..: secrets ..bootstrap-token-abcdef.. not found' "$K3S" token delete abcdef
 printf 'apiVersion: v1\nkind: Config\n' > "$WORK/empty.yaml"
 expect_fail 'empty.yaml: no context' "$K3S" token list --kubeconfig "$WORK/empty.yaml"
+
+# --- k3s kubectl: the kubectl beside k3s, else on PATH; argv[0] kubectl never runs itself ---------
+expect_ok "$K3S" kubectl get ns kube-system -o name
+[ "$(cat "$WORK/last.out")" = namespace/kube-system ] || fail "k3s kubectl: $(cat "$WORK/last.out")"
+mkdir -p "$WORK/link" "$WORK/side"
+ln -s "$K3S" "$WORK/link/kubectl"
+expect_ok env PATH="$WORK/link:$PATH" "$WORK/link/kubectl" get ns default -o name
+[ "$(cat "$WORK/last.out")" = namespace/default ] || fail "argv[0] kubectl: $(cat "$WORK/last.out")"
+cp "$K3S" "$WORK/side/k3s"
+printf '#!/bin/sh\necho "beside $KUBECONFIG $*"\n' > "$WORK/side/kubectl"; chmod +x "$WORK/side/kubectl"
+expect_ok "$WORK/side/k3s" kubectl get pods
+[ "$(cat "$WORK/last.out")" = "beside $KUBECONFIG get pods" ] || fail "kubectl beside k3s: $(cat "$WORK/last.out")"
 kill -TERM "$SERVER"; wait "$SERVER"
 
 # --- k3s certificate check and rotate (offline), renewal at start -----------------------------------
