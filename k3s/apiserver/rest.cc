@@ -15,6 +15,7 @@
 #include "core/crypto/x509.h"
 #include "core/serde/json.h"
 #include "k3s/apiserver/apiserver.h"
+#include "k3s/apiserver/strategic_merge.h"
 #include "k3s/apiserver/tables.h"
 #include "k3s/apiserver/watch.h"
 
@@ -648,11 +649,12 @@ class Call {
   void patch() {
     std::string ct = req_.header("Content-Type").value_or("");
     bool json_patch = ct.starts_with("application/json-patch+json");
-    if (!json_patch && !ct.starts_with("application/merge-patch+json")) {
+    bool strategic = ct.starts_with("application/strategic-merge-patch+json");
+    if (!json_patch && !strategic && !ct.starts_with("application/merge-patch+json")) {
       return send_error(w_, 415, "UnsupportedMediaType",
                         "the body of the request was in an unknown format - accepted media "
                         "types include: application/json-patch+json, "
-                        "application/merge-patch+json");
+                        "application/merge-patch+json, application/strategic-merge-patch+json");
     }
     auto old = store_.get(key(r_.name));
     if (!old) return fail_store(old.error());
@@ -665,6 +667,10 @@ class Call {
     try {
       if (json_patch) {
         patched = current.patch(*doc);
+      } else if (strategic) {
+        auto merged = strategic_merge(current, *doc, t_.kind);
+        if (!merged) return send_error(w_, 422, "Invalid", merged.error().message());
+        patched = std::move(*merged);
       } else {
         patched = current;
         patched.merge_patch(*doc);

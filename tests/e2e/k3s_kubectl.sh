@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The real /usr/bin/kubectl against `k3s server`: discovery, tables, create/apply/get/label/
-# patch/delete, selectors, chunked lists, upstream's error messages, the seed objects; and
+# patch/delete, selectors, chunked lists, upstream's error messages, the seed objects; strategic
+# merge through apply, patch, edit, set image, rollout restart and cordon; and
 # durability: kill -9 the server 20 times during a write loop, every acknowledged write is there
 # afterwards and SQLite's integrity_check passes.
 BIN=${BIN:?}
@@ -158,6 +159,71 @@ import json, sys
 events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 assert [e["type"] for e in events] == ["ADDED"] and events[0]["object"]["metadata"]["name"] == "web", events
 ' "$WORK/w.json" || fail "watch with a field selector: $(cat "$WORK/w.json")"
+
+# --- strategic merge: apply (configured, unchanged), patch, edit, set image, rollout restart, cordon
+cat > "$WORK/web.yaml" <<'YAML'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: smp, labels: {app: smp, tier: front}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: smp}}
+  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1}}
+  template:
+    metadata: {labels: {app: smp}}
+    spec:
+      containers:
+      - name: a
+        image: busybox:1
+        env: [{name: X, value: "1"}, {name: Y, value: "2"}]
+        ports: [{containerPort: 80}, {containerPort: 81}]
+      - {name: b, image: busybox:1}
+YAML
+expect_ok k apply -f "$WORK/web.yaml"
+grep -q "deployment.apps/smp created" "$WORK/last.out" || fail "apply create: $(cat "$WORK/last.out")"
+python3 - "$WORK/web.yaml" <<'PY'
+import sys
+p = sys.argv[1]; t = open(p).read()
+t = t.replace(", tier: front", "").replace("{type: RollingUpdate, rollingUpdate: {maxSurge: 1}}", "{type: Recreate}")
+t = t.replace(', {name: Y, value: "2"}', "").replace(", {containerPort: 81}", "").replace("      - {name: b, image: busybox:1}\n", "")
+open(p, "w").write(t)
+PY
+expect_ok k apply -f "$WORK/web.yaml"
+grep -q "deployment.apps/smp configured" "$WORK/last.out" || fail "apply update: $(cat "$WORK/last.out")"
+expect_ok k get deploy smp -o json
+python3 - "$WORK/last.out" <<'PY' || fail "three-way apply result: $(cat "$WORK/last.out")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["metadata"]["labels"] == {"app": "smp"}, o["metadata"]
+assert o["spec"]["strategy"] == {"type": "Recreate"}, o["spec"]["strategy"]
+cs = o["spec"]["template"]["spec"]["containers"]
+assert [c["name"] for c in cs] == ["a"], cs
+assert cs[0]["env"] == [{"name": "X", "value": "1"}] and cs[0]["ports"] == [{"containerPort": 80}], cs
+assert o["metadata"]["generation"] == 2, o["metadata"]
+PY
+expect_ok k apply -f "$WORK/web.yaml"
+grep -q "deployment.apps/smp unchanged" "$WORK/last.out" || fail "apply again: $(cat "$WORK/last.out")"
+expect_ok k patch deploy smp -p '{"spec":{"template":{"spec":{"containers":[{"name":"a","image":"busybox:2"}]}}}}'
+grep -q "deployment.apps/smp patched" "$WORK/last.out" || fail "strategic patch: $(cat "$WORK/last.out")"
+rv=$(k get deploy smp -o jsonpath='{.metadata.resourceVersion}')
+expect_ok k patch deploy smp -p '{"spec":{"template":{"spec":{"containers":[{"name":"a","image":"busybox:2"}]}}}}'
+grep -q "deployment.apps/smp patched (no change)" "$WORK/last.out" || fail "no-op patch: $(cat "$WORK/last.out")"
+[ "$(k get deploy smp -o jsonpath='{.metadata.resourceVersion}')" = "$rv" ] || fail "no-op patch moved resourceVersion"
+expect_ok k set image deploy/smp a=busybox:3
+grep -q "deployment.apps/smp image updated" "$WORK/last.out" || fail "set image: $(cat "$WORK/last.out")"
+expect_ok k rollout restart deploy/smp
+grep -q "deployment.apps/smp restarted" "$WORK/last.out" || fail "rollout restart: $(cat "$WORK/last.out")"
+printf '#!/bin/sh\nsed -i "s/replicas: 1/replicas: 4/" "$1"\n' > "$WORK/editor.sh"; chmod +x "$WORK/editor.sh"
+expect_ok env EDITOR="$WORK/editor.sh" kubectl --cache-dir "$WORK/kcache" edit deploy smp
+grep -q "deployment.apps/smp edited" "$WORK/last.out" || fail "edit: $(cat "$WORK/last.out")"
+expect_ok k get deploy smp -o jsonpath='{.spec.replicas} {.spec.template.spec.containers[0].image} {.spec.template.metadata.annotations.kubectl\.kubernetes\.io/restartedAt}'
+[[ "$(cat "$WORK/last.out")" == "4 busybox:3 20"* ]] || fail "after set image, restart, edit: $(cat "$WORK/last.out")"
+printf 'apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n' | k apply -f - > /dev/null || fail "apply node"
+expect_ok k cordon n1
+grep -q "node/n1 cordoned" "$WORK/last.out" || fail "cordon: $(cat "$WORK/last.out")"
+[ "$(k get node n1 -o jsonpath='{.spec.unschedulable}')" = true ] || fail "cordon did not set unschedulable"
+expect_ok k uncordon n1
+[ -z "$(k get node n1 -o jsonpath='{.spec.unschedulable}')" ] || fail "uncordon left unschedulable"
 
 # --- durability: kill -9 during a write loop, 20 times ------------------------------------------
 acked=$WORK/acked
