@@ -15,6 +15,7 @@
 #include "core/crypto/x509.h"
 #include "core/serde/json.h"
 #include "k3s/apiserver/apiserver.h"
+#include "k3s/apiserver/scale.h"
 #include "k3s/apiserver/strategic_merge.h"
 #include "k3s/apiserver/tables.h"
 #include "k3s/apiserver/watch.h"
@@ -260,7 +261,16 @@ class Call {
   void run() {
     const std::string& m = req_.method;
     if (!r_.sub.empty()) {
-      return send_error(w_, 404, "NotFound", "the server could not find the requested resource");
+      bool served = (r_.sub == "status" || r_.sub == "scale") &&
+                    std::find(t_.subresources.begin(), t_.subresources.end(), r_.sub) !=
+                        t_.subresources.end();
+      if (!served || r_.name.empty())
+        return send_error(w_, 404, "NotFound", "the server could not find the requested resource");
+      if (m == "GET") return get();
+      if (m == "PUT") return replace();
+      if (m == "PATCH") return patch();
+      return send_error(w_, 405, "MethodNotAllowed",
+                        "the server does not allow this method on the requested resource");
     }
     bool watching = q_.count("watch") && (q_["watch"] == "true" || q_["watch"] == "1");
     if (m == "GET" && watching) return watch();
@@ -280,6 +290,32 @@ class Call {
 
  private:
   std::string key(const std::string& name) const { return t_.key(r_.ns, name); }
+
+  // The object as this request's subresource shows it: the Scale for /scale.
+  json view(const json& object) const { return r_.sub == "scale" ? to_scale(object) : object; }
+
+  // The object to store when `changed` (as view() showed it) is written over `prev`: /status
+  // changes only the status, /scale only spec.replicas, and the main resource of a kind with a
+  // status subresource everything but the status. The resourceVersion sent is kept for the
+  // precondition.
+  json unview(const json& prev, json changed) const {
+    bool has_status = std::find(t_.subresources.begin(), t_.subresources.end(), "status") !=
+                      t_.subresources.end();
+    json out = prev;
+    if (r_.sub == "status") {
+      out["status"] = changed.value("status", json::object());
+    } else if (r_.sub == "scale") {
+      out["spec"]["replicas"] = changed["spec"].value("replicas", 0);
+    } else {
+      out = std::move(changed);
+      if (has_status && prev.contains("status")) out["status"] = prev["status"];
+      if (has_status && !prev.contains("status")) out.erase("status");
+      return out;
+    }
+    out["metadata"]["resourceVersion"] =
+        changed.contains("metadata") ? changed["metadata"].value("resourceVersion", json("")) : "";
+    return out;
+  }
   std::string what(const std::string& name) const {
     return fmt::format("{} \"{}\"", t_.qualified(), name);
   }
@@ -478,12 +514,32 @@ class Call {
     auto kv = store_.get(key(r_.name));
     if (!kv) return fail_store(kv.error());
     if (!*kv) return not_found(r_.name);
-    json o = present(t_, **kv);
-    if (wants_table(req_)) {
+    json o = view(present(t_, **kv));
+    if (wants_table(req_) && r_.sub.empty()) {
       return send_json(
           w_, 200, make_table(t_, {o}, o["metadata"]["resourceVersion"], "", core::system_now()));
     }
     send_json(w_, 200, o);
+  }
+
+  // conform() for the object or, for /scale, the Scale: its name must be the one in the path
+  // and spec.replicas a non-negative integer.
+  bool conform_view(json& o) {
+    if (r_.sub != "scale") return conform(o, r_.name);
+    if (o.value("kind", "Scale") != "Scale" || !o["metadata"].is_object() ||
+        o["metadata"].value("name", r_.name) != r_.name) {
+      send_error(w_, 400, "BadRequest", "the body must be an autoscaling/v1 Scale of " + r_.name);
+      return false;
+    }
+    const json& replicas = o["spec"].is_object() ? o["spec"].value("replicas", json()) : json();
+    if (!replicas.is_number_integer() || replicas.get<int64_t>() < 0) {
+      send_error(w_, 422, "Invalid",
+                 fmt::format("Scale.autoscaling \"{}\" is invalid: spec.replicas: Invalid value: "
+                             "{}: must be greater than or equal to 0",
+                             r_.name, replicas.dump()));
+      return false;
+    }
+    return true;
   }
 
   // Checks kind/apiVersion/namespace of a body against the request and fills what is implied.
@@ -616,12 +672,12 @@ class Call {
     defaults(o);
     json cmp = o;
     cmp["metadata"]["resourceVersion"] = prev["metadata"]["resourceVersion"];
-    if (cmp == prev) return send_json(w_, code, prev);  // no-op: the version stays
-    if (dry_run()) return send_json(w_, code, o);
+    if (cmp == prev) return send_json(w_, code, view(prev));  // no-op: the version stays
+    if (dry_run()) return send_json(w_, code, view(o));
     auto res = store_.update(old.key, stored(o), old.mod_revision);
     if (!res) return fail_store(res.error());
     if (!res->succeeded) return conflict(md.value("name", ""));
-    send_json(w_, code, present(t_, *res->current));
+    send_json(w_, code, view(present(t_, *res->current)));
   }
 
   void conflict(const std::string& name) {
@@ -637,13 +693,13 @@ class Call {
     auto parsed = body();
     if (!parsed) return;
     json o = std::move(*parsed);
-    if (!conform(o, r_.name)) return;
+    if (!conform_view(o)) return;
     auto old = store_.get(key(r_.name));
     if (!old) return fail_store(old.error());
     if (!*old) return not_found(r_.name);
     std::string want = o["metadata"].value("resourceVersion", "");
     if (!want.empty() && want != std::to_string((*old)->mod_revision)) return conflict(r_.name);
-    write_over(**old, std::move(o));
+    write_over(**old, unview(present(t_, **old), std::move(o)));
   }
 
   void patch() {
@@ -659,7 +715,7 @@ class Call {
     auto old = store_.get(key(r_.name));
     if (!old) return fail_store(old.error());
     if (!*old) return not_found(r_.name);
-    json current = present(t_, **old);
+    json current = view(present(t_, **old));
     auto doc = core::parse_json(req_.body);
     if (!doc)
       return send_error(w_, 400, "BadRequest", "error decoding patch: " + doc.error().message());
@@ -668,7 +724,7 @@ class Call {
       if (json_patch) {
         patched = current.patch(*doc);
       } else if (strategic) {
-        auto merged = strategic_merge(current, *doc, t_.kind);
+        auto merged = strategic_merge(current, *doc, current.value("kind", t_.kind));
         if (!merged) return send_error(w_, 422, "Invalid", merged.error().message());
         patched = std::move(*merged);
       } else {
@@ -679,10 +735,10 @@ class Call {
       return send_error(w_, 422, "Invalid",
                         std::string("the patch could not be applied: ") + e.what());
     }
-    if (!conform(patched, r_.name)) return;
+    if (!conform_view(patched)) return;
     std::string want = patched["metadata"].value("resourceVersion", "");
     if (!want.empty() && want != std::to_string((*old)->mod_revision)) return conflict(r_.name);
-    write_over(**old, std::move(patched));
+    write_over(**old, unview(present(t_, **old), std::move(patched)));
   }
 
   void remove() {

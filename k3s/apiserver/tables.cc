@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/base/time.h"
+#include "k3s/apiserver/scale.h"
 
 namespace k3s::apiserver {
 namespace {
@@ -49,11 +50,8 @@ std::string join(const json& list, const std::function<std::string(const json&)>
 }
 
 std::string selector(const json& sel) {
-  const json& ml = sel.is_object() && sel.contains("matchLabels") ? sel["matchLabels"] : sel;
-  if (!ml.is_object() || ml.empty()) return "<none>";
-  std::string out;
-  for (const auto& [k, v] : ml.items()) out += (out.empty() ? "" : ",") + k + "=" + str(v, "");
-  return out;
+  std::string text = format_label_selector(sel);
+  return text.empty() ? "<none>" : text;
 }
 
 std::string pod_status(const json& p) {

@@ -160,7 +160,8 @@ events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 assert [e["type"] for e in events] == ["ADDED"] and events[0]["object"]["metadata"]["name"] == "web", events
 ' "$WORK/w.json" || fail "watch with a field selector: $(cat "$WORK/w.json")"
 
-# --- strategic merge: apply (configured, unchanged), patch, edit, set image, rollout restart, cordon
+# --- strategic merge: apply (configured, unchanged), patch, edit, set image, rollout restart,
+# cordon; the scale subresource
 cat > "$WORK/web.yaml" <<'YAML'
 apiVersion: apps/v1
 kind: Deployment
@@ -218,6 +219,11 @@ expect_ok env EDITOR="$WORK/editor.sh" kubectl --cache-dir "$WORK/kcache" edit d
 grep -q "deployment.apps/smp edited" "$WORK/last.out" || fail "edit: $(cat "$WORK/last.out")"
 expect_ok k get deploy smp -o jsonpath='{.spec.replicas} {.spec.template.spec.containers[0].image} {.spec.template.metadata.annotations.kubectl\.kubernetes\.io/restartedAt}'
 [[ "$(cat "$WORK/last.out")" == "4 busybox:3 20"* ]] || fail "after set image, restart, edit: $(cat "$WORK/last.out")"
+expect_ok k scale deploy smp --replicas=2
+grep -q "deployment.apps/smp scaled" "$WORK/last.out" || fail "scale: $(cat "$WORK/last.out")"
+expect_ok k scale deploy smp --current-replicas=2 --replicas=3
+[ "$(k get deploy smp -o jsonpath='{.spec.replicas}')" = 3 ] || fail "scale --current-replicas did not write"
+expect_fail "Expected replicas to be 9, was 3" k scale deploy smp --current-replicas=9 --replicas=1
 printf 'apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n' | k apply -f - > /dev/null || fail "apply node"
 expect_ok k cordon n1
 grep -q "node/n1 cordoned" "$WORK/last.out" || fail "cordon: $(cat "$WORK/last.out")"
