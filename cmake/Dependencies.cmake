@@ -29,6 +29,8 @@ k3a_find_lib(BZ2_LIB bz2)
 k3a_find_lib(Z_LIB z)
 k3a_find_lib(YAMLCPP_LIB yaml-cpp)
 k3a_find_lib(SQLITE_LIB sqlite3)
+k3a_find_lib(PROTOBUF_LIB protobuf)
+find_program(PROTOC protoc REQUIRED)
 
 # libarchive is used for the tar format only; its other readers (and their libxml2/ICU needs)
 # are never referenced, so the static link does not pull them in.
@@ -44,6 +46,9 @@ target_link_libraries(dep_zlib INTERFACE ${Z_LIB})
 
 add_library(dep_sqlite INTERFACE)
 target_link_libraries(dep_sqlite INTERFACE ${SQLITE_LIB} ${CMAKE_DL_LIBS} Threads::Threads m)
+
+add_library(dep_protobuf INTERFACE)
+target_link_libraries(dep_protobuf INTERFACE ${PROTOBUF_LIB} Threads::Threads)
 
 add_library(dep_yaml INTERFACE)
 target_link_libraries(dep_yaml INTERFACE ${YAMLCPP_LIB})

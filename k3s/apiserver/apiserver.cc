@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "core/base/strings.h"
@@ -10,6 +11,7 @@
 #include "core/serde/json.h"
 #include "k3s/apiserver/bootstrap_token.h"
 #include "k3s/apiserver/discovery.h"
+#include "k3s/apiserver/protobuf.h"
 
 namespace k3s::apiserver {
 namespace {
@@ -104,13 +106,28 @@ void ApiServer::handle(const core::http::ServerRequest& request,
   }
   auto who = authenticate(request);
   if (!who) return send_status(w, 401, "Unauthorized", "Unauthorized");
-  bool master =
-      std::find(who->groups.begin(), who->groups.end(), "system:masters") != who->groups.end();
-  if (!master) {
-    return send_status(w, 403, "Forbidden",
-                       fmt::format("{} is forbidden: User \"{}\" cannot {} path \"{}\"", path,
-                                   who->user, core::to_lower(request.method), path));
+  Attributes a = request_attributes(request.method, path, request.query);
+  if (Decision d = authorizer_.authorize(who->user, who->groups, a); !d.allowed) {
+    nlohmann::json status =
+        nlohmann::json::parse(status_json(403, "Forbidden", forbidden_message(who->user, a)));
+    if (a.resource_request) {
+      status["details"] = {{"group", a.group}, {"kind", a.resource}};
+      if (!a.name.empty()) status["details"]["name"] = a.name;
+    }
+    return send_json(w, 403, core::dump_json(status) + "\n");
   }
+  if (a.resource_request && a.group == "authorization.k8s.io" &&
+      a.resource.ends_with("accessreviews")) {
+    return access_review(request, *who, a, w);
+  }
+  // RBAC objects written through the API take effect for the next request.
+  struct Invalidate {
+    const Authorizer& authz;
+    bool rbac;
+    ~Invalidate() {
+      if (rbac) authz.invalidate();
+    }
+  } invalidate{authorizer_, a.group == "rbac.authorization.k8s.io" && request.method != "GET"};
   // A body of the wrong shape (a number where a name belongs ...) surfaces as a JSON type error
   // deep in a handler: it is the client's mistake, answered as such, never a crash.
   try {
@@ -121,6 +138,70 @@ void ApiServer::handle(const core::http::ServerRequest& request,
   } catch (const std::exception& e) {
     send_status(w, 500, "InternalError", std::string("an error on the server: ") + e.what());
   }
+}
+
+void ApiServer::access_review(const core::http::ServerRequest& req, const Identity& who,
+                              const Attributes& a, core::http::ResponseWriter& w) const {
+  static const std::map<std::string, std::string> kinds = {
+      {"selfsubjectaccessreviews", "SelfSubjectAccessReview"},
+      {"subjectaccessreviews", "SubjectAccessReview"},
+      {"localsubjectaccessreviews", "LocalSubjectAccessReview"}};
+  auto kind = kinds.find(a.resource);
+  if (kind == kinds.end() || a.verb != "create" || !a.name.empty()) {
+    return send_status(w, 404, "NotFound", "the server could not find the requested resource");
+  }
+  bool protobuf = req.header("Content-Type").value_or("").find("protobuf") != std::string::npos;
+  auto body = protobuf ? decode_protobuf_object(req.body) : core::parse_json(req.body);
+  if (!body || !body->is_object() || !(*body)["spec"].is_object()) {
+    return send_status(
+        w, 400, "BadRequest",
+        "the object provided is unrecognized (must be of type " + kind->second + ")");
+  }
+  nlohmann::json& spec = (*body)["spec"];
+  std::string user = who.user;
+  std::vector<std::string> groups = who.groups;
+  if (kind->second != "SelfSubjectAccessReview") {
+    user = spec.value("user", "");
+    groups.clear();
+    for (const auto& g : spec.value("groups", nlohmann::json::array())) {
+      if (g.is_string()) groups.push_back(g.get<std::string>());
+    }
+    if (user.empty() && groups.empty()) {
+      return send_status(w, 422, "Invalid",
+                         kind->second +
+                             ".authorization.k8s.io \"\" is invalid: spec.user: "
+                             "Invalid value: \"\": at least one of user or group must "
+                             "be specified");
+    }
+  }
+  Attributes asked;
+  if (spec.contains("resourceAttributes") && spec["resourceAttributes"].is_object()) {
+    const nlohmann::json& r = spec["resourceAttributes"];
+    asked.resource_request = true;
+    asked.verb = r.value("verb", "");
+    asked.group = r.value("group", "");
+    asked.resource = r.value("resource", "");
+    asked.subresource = r.value("subresource", "");
+    asked.name = r.value("name", "");
+    asked.ns = kind->second == "LocalSubjectAccessReview" ? a.ns : r.value("namespace", "");
+  } else if (spec.contains("nonResourceAttributes") && spec["nonResourceAttributes"].is_object()) {
+    asked.verb = spec["nonResourceAttributes"].value("verb", "");
+    asked.path = spec["nonResourceAttributes"].value("path", "");
+  } else {
+    return send_status(w, 422, "Invalid",
+                       kind->second +
+                           ".authorization.k8s.io \"\" is invalid: spec: Invalid "
+                           "value: \"null\": exactly one of nonResourceAttributes or "
+                           "resourceAttributes must be specified");
+  }
+  Decision d = authorizer_.authorize(user, groups, asked);
+  (*body)["apiVersion"] = "authorization.k8s.io/v1";
+  (*body)["kind"] = kind->second;
+  if (!(*body)["metadata"].is_object()) (*body)["metadata"] = nlohmann::json::object();
+  (*body)["metadata"]["creationTimestamp"] = nullptr;
+  (*body)["status"] = {{"allowed", d.allowed}};
+  if (!d.reason.empty()) (*body)["status"]["reason"] = d.reason;
+  send_json(w, 201, core::dump_json(*body) + "\n");
 }
 
 void ApiServer::discovery(const core::http::ServerRequest& req,

@@ -1,7 +1,8 @@
 // The Kubernetes API's HTTP front: who is asking (client certificate or bearer token), whether
-// they may, and the answer: the unauthenticated health, version, CA and ping endpoints;
-// discovery and OpenAPI; the resources (rest.h). Errors are upstream's Status objects.
-// Handlers run on the HTTP server's threads; the object is immutable after construction.
+// RBAC lets them (rbac.h; access reviews answered here), and the answer: the unauthenticated
+// health, version, CA and ping endpoints; discovery and OpenAPI; the resources (rest.h). Errors are
+// upstream's Status objects. Handlers run on the HTTP server's threads; the object is immutable
+// after construction.
 #pragma once
 
 #include <chrono>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "core/http/server.h"
+#include "k3s/apiserver/rbac.h"
 #include "k3s/apiserver/rest.h"
 #include "k3s/datastore/backend.h"
 
@@ -30,7 +32,10 @@ struct ApiOptions {
 class ApiServer {
  public:
   ApiServer(ApiOptions options, datastore::Backend& store)
-      : options_(std::move(options)), store_(store), rest_(store, options_.bookmark_interval) {}
+      : options_(std::move(options)),
+        store_(store),
+        authorizer_(store),
+        rest_(store, options_.bookmark_interval) {}
   const Rest& rest() const { return rest_; }
   void handle(const core::http::ServerRequest& request, core::http::ResponseWriter& response) const;
   // nullopt: anonymous or not recognised. Client certificates map CN to the user and O to the
@@ -40,8 +45,12 @@ class ApiServer {
 
  private:
   void discovery(const core::http::ServerRequest& request, core::http::ResponseWriter& w) const;
+  // SelfSubjectAccessReview, SubjectAccessReview and LocalSubjectAccessReview.
+  void access_review(const core::http::ServerRequest& request, const Identity& who,
+                     const Attributes& a, core::http::ResponseWriter& w) const;
   ApiOptions options_;
   datastore::Backend& store_;
+  Authorizer authorizer_;
   Rest rest_;
 };
 

@@ -15,6 +15,8 @@
 #include "core/crypto/x509.h"
 #include "core/serde/json.h"
 #include "k3s/apiserver/apiserver.h"
+#include "k3s/apiserver/protobuf.h"
+#include "k3s/apiserver/rbac.h"
 #include "k3s/apiserver/scale.h"
 #include "k3s/apiserver/strategic_merge.h"
 #include "k3s/apiserver/tables.h"
@@ -331,9 +333,13 @@ class Call {
   std::optional<json> body() {
     auto ct = req_.header("Content-Type").value_or("application/json");
     if (ct.find("protobuf") != std::string::npos) {
-      send_error(w_, 415, "UnsupportedMediaType",
-                 "the body of the request was in an unknown format - accepted media types include: "
-                 "application/json, application/yaml");
+      auto decoded = decode_protobuf_object(req_.body);
+      if (decoded) return *decoded;
+      if (decoded.error().code() == core::Errc::kUnsupported) {
+        send_error(w_, 415, "UnsupportedMediaType", decoded.error().message());
+      } else {
+        send_error(w_, 400, "BadRequest", decoded.error().message());
+      }
       return std::nullopt;
     }
     auto parsed = ct.find("yaml") != std::string::npos ? core::parse_yaml(req_.body)
@@ -875,6 +881,13 @@ core::Result<void> Rest::seed(const std::string& service_ip, int https_port) con
          {{{"name", "https"}, {"port", 443}, {"protocol", "TCP"}, {"targetPort", https_port}}}},
         {"sessionAffinity", "None"}}}};
   (void)K3A_TRY(store_.create("/registry/services/specs/default/kubernetes", core::dump_json(svc)));
+  for (json o : default_rbac_objects()) {
+    o["metadata"]["uid"] = new_uid();
+    o["metadata"]["creationTimestamp"] = now;
+    std::string plural = o["kind"] == "ClusterRole" ? "clusterroles" : "clusterrolebindings";
+    std::string name = o["metadata"]["name"];
+    (void)K3A_TRY(store_.create("/registry/" + plural + "/" + name, core::dump_json(o)));
+  }
   return {};
 }
 

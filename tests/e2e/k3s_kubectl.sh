@@ -146,9 +146,7 @@ watcher=$!
 CLEANUP=("kill $watcher 2>/dev/null" "${CLEANUP[@]}")
 wait_until() { for _ in $(seq 200); do "$@" && return 0; sleep 0.05; done; return 1; }
 wait_until grep -q '^web ' "$WORK/watch.out" || fail "watch: no initial list: $(cat "$WORK/watch.out")"
-# (kubectl's create generators send protobuf, which comes with the typed-client work: -f here.)
-k create configmap later --from-literal=x=1 --dry-run=client -o yaml > "$WORK/later.yaml"
-expect_ok k create -f "$WORK/later.yaml"
+expect_ok k create configmap later --from-literal=x=1
 wait_until grep -q '^later ' "$WORK/watch.out" || fail "watch did not see a later create: $(cat "$WORK/watch.out")"
 expect_ok k delete cm later
 wait_until test "$(grep -c '^later ' "$WORK/watch.out")" -ge 2 || fail "watch did not see the delete"
@@ -161,7 +159,7 @@ assert [e["type"] for e in events] == ["ADDED"] and events[0]["object"]["metadat
 ' "$WORK/w.json" || fail "watch with a field selector: $(cat "$WORK/w.json")"
 
 # --- strategic merge: apply (configured, unchanged), patch, edit, set image, rollout restart,
-# cordon; the scale subresource
+# cordon; the scale subresource; RBAC and `kubectl auth can-i` for a user with a certificate
 cat > "$WORK/web.yaml" <<'YAML'
 apiVersion: apps/v1
 kind: Deployment
@@ -230,6 +228,58 @@ grep -q "node/n1 cordoned" "$WORK/last.out" || fail "cordon: $(cat "$WORK/last.o
 [ "$(k get node n1 -o jsonpath='{.spec.unschedulable}')" = true ] || fail "cordon did not set unschedulable"
 expect_ok k uncordon n1
 [ -z "$(k get node n1 -o jsonpath='{.spec.unschedulable}')" ] || fail "uncordon left unschedulable"
+
+# --- RBAC: a user whose certificate this test issues from the cluster's client CA ---------------
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/O=devs/CN=alice" \
+  -keyout "$WORK/alice.key" -out "$WORK/alice.csr" 2>/dev/null
+printf 'extendedKeyUsage=clientAuth\n' > "$WORK/client.ext"
+openssl x509 -req -in "$WORK/alice.csr" -CA "$TLS/client-ca.crt" -CAkey "$TLS/client-ca.key" -CAcreateserial \
+  -days 1 -extfile "$WORK/client.ext" -out "$WORK/alice.crt" 2>/dev/null || fail "issue alice's certificate"
+cp "$KUBECONFIG" "$WORK/alice.yaml"
+kubectl --kubeconfig "$WORK/alice.yaml" config set-credentials default --embed-certs \
+  --client-certificate="$WORK/alice.crt" --client-key="$WORK/alice.key" > /dev/null
+A() { kubectl --kubeconfig "$WORK/alice.yaml" --cache-dir "$WORK/kcache-alice" "$@"; }
+can() { A auth can-i "$@" 2>&1 || true; }
+# kubectl's generators send protobuf bodies.
+expect_ok k create namespace team
+grep -q "namespace/team created" "$WORK/last.out" || fail "create namespace: $(cat "$WORK/last.out")"
+expect_ok k create configmap gen -n team --from-literal=a=1
+expect_ok k create secret generic gen -n team --from-literal=password=hunter2
+expect_ok k create serviceaccount gen -n team
+expect_ok k get cm,secret,sa gen -n team -o jsonpath='{range .items[*]}{.kind}:{.data}{" "}{end}'
+[ "$(cat "$WORK/last.out")" = 'ConfigMap:{"a":"1"} Secret:{"password":"aHVudGVyMg=="} ServiceAccount: ' ] \
+  || fail "objects created from protobuf: $(cat "$WORK/last.out")"
+[ "$(can list pods -n team)" = no ] || fail "alice can list pods before any binding"
+expect_fail 'Error from server (Forbidden): pods is forbidden: User "alice" cannot list resource "pods" in API group "" in the namespace "team"' \
+  A get pods -n team
+k apply -f - > /dev/null <<'YAML' || fail "apply Role and RoleBinding"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: pod-reader, namespace: team}
+rules: [{apiGroups: [""], resources: [pods], verbs: [get, list, watch]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: alice-reads, namespace: team}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-reader}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}]
+YAML
+[ "$(can list pods -n team)" = yes ] || fail "RoleBinding not honoured"
+[ "$(can delete pods -n team)" = no ] || fail "RoleBinding grants too much"
+[ "$(can list pods -n default)" = no ] || fail "RoleBinding leaks out of its namespace"
+expect_ok A get pods -n team
+grep -q "No resources found in team namespace." "$WORK/last.out" || fail "alice get pods: $(cat "$WORK/last.out")"
+k apply -f - > /dev/null <<'YAML' || fail "apply ClusterRoleBinding"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: devs-edit}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: devs}]
+YAML
+[ "$(can create deployments.apps -n default)" = yes ] || fail "edit through the group: create deployments"
+[ "$(can get secrets -n kube-system)" = yes ] || fail "edit through the group: get secrets"
+[ "$(can create roles -n default)" = no ] || fail "edit must not grant roles (admin does)"
+expect_ok A get deploy -A
 
 # --- durability: kill -9 during a write loop, 20 times ------------------------------------------
 acked=$WORK/acked

@@ -1,0 +1,289 @@
+#include "k3s/apiserver/rbac.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/base/strings.h"
+#include "core/serde/json.h"
+#include "k3s/apiserver/rbac_policy.h"
+
+namespace k3s::apiserver {
+
+using json = nlohmann::json;
+
+namespace {
+
+bool has(const std::vector<std::string>& list, const std::string& v) {
+  return std::find(list.begin(), list.end(), v) != list.end();
+}
+
+std::vector<std::string> strings(const json& o, const char* key) {
+  std::vector<std::string> out;
+  if (o.is_object() && o.contains(key) && o[key].is_array()) {
+    for (const auto& v : o[key]) {
+      if (v.is_string()) out.push_back(v.get<std::string>());
+    }
+  }
+  return out;
+}
+
+// A LabelSelector (matchLabels, matchExpressions) against an object's labels.
+bool selects(const json& selector, const json& labels) {
+  auto label = [&](const std::string& k) -> std::optional<std::string> {
+    if (labels.is_object() && labels.contains(k) && labels[k].is_string())
+      return labels[k].get<std::string>();
+    return std::nullopt;
+  };
+  if (selector.contains("matchLabels")) {
+    for (const auto& [k, v] : selector["matchLabels"].items()) {
+      if (label(k) != v.get<std::string>()) return false;
+    }
+  }
+  for (const auto& e : selector.value("matchExpressions", json::array())) {
+    auto have = label(e.value("key", ""));
+    auto values = strings(e, "values");
+    std::string op = e.value("operator", "");
+    if ((op == "In" && !(have && has(values, *have))) ||
+        (op == "NotIn" && have && has(values, *have)) || (op == "Exists" && !have) ||
+        (op == "DoesNotExist" && have)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+struct Authorizer::Snapshot {
+  struct Rule {
+    std::vector<std::string> verbs, groups, resources, names, urls;
+  };
+  struct Subject {
+    std::string kind, name, ns;
+  };
+  struct Binding {
+    std::string kind, name, ns;  // ns "" for ClusterRoleBindings
+    std::string role_kind, role_name;
+    std::vector<Subject> subjects;
+  };
+  std::map<std::string, std::vector<Rule>> cluster_roles;  // aggregation resolved
+  std::map<std::string, std::vector<Rule>> roles;          // "ns/name"
+  std::vector<Binding> bindings;
+  uint64_t generation = 0;
+};
+
+namespace {
+
+using Snapshot = Authorizer::Snapshot;
+
+std::vector<Snapshot::Rule> rules_of(const json& role) {
+  std::vector<Snapshot::Rule> out;
+  for (const auto& r : role.value("rules", json::array())) {
+    out.push_back({strings(r, "verbs"), strings(r, "apiGroups"), strings(r, "resources"),
+                   strings(r, "resourceNames"), strings(r, "nonResourceURLs")});
+  }
+  return out;
+}
+
+bool resource_matches(const Snapshot::Rule& rule, const Attributes& a) {
+  std::string combined = a.subresource.empty() ? a.resource : a.resource + "/" + a.subresource;
+  for (const auto& r : rule.resources) {
+    if (r == "*" || r == combined) return true;
+    if (!a.subresource.empty() && r == "*/" + a.subresource) return true;
+  }
+  return false;
+}
+
+bool url_matches(const Snapshot::Rule& rule, const std::string& path) {
+  for (const auto& u : rule.urls) {
+    if (u == "*" || u == path) return true;
+    if (u.ends_with("*") && path.starts_with(u.substr(0, u.size() - 1))) return true;
+  }
+  return false;
+}
+
+bool allows(const Snapshot::Rule& rule, const Attributes& a) {
+  if (!has(rule.verbs, a.verb) && !has(rule.verbs, "*")) return false;
+  if (!a.resource_request) return url_matches(rule, a.path);
+  if (!has(rule.groups, a.group) && !has(rule.groups, "*")) return false;
+  if (!resource_matches(rule, a)) return false;
+  return rule.names.empty() || has(rule.names, a.name);
+}
+
+bool binds(const Snapshot::Binding& b, const std::string& user,
+           const std::vector<std::string>& groups) {
+  for (const auto& s : b.subjects) {
+    if (s.kind == "User" && s.name == user) return true;
+    if (s.kind == "Group" && has(groups, s.name)) return true;
+    if (s.kind == "ServiceAccount" && user == "system:serviceaccount:" + s.ns + ":" + s.name)
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Attributes request_attributes(const std::string& method, const std::string& path,
+                              const std::string& query) {
+  Attributes a;
+  a.verb = core::to_lower(method);
+  a.path = path;
+  std::vector<std::string> parts;
+  for (auto p : core::split(path, '/')) {
+    if (!p.empty()) parts.emplace_back(p);
+  }
+  size_t at = 0;
+  if (parts.size() >= 2 && parts[0] == "api") {
+    at = 2;
+  } else if (parts.size() >= 3 && parts[0] == "apis") {
+    a.group = parts[1];
+    at = 3;
+  } else {
+    return a;
+  }
+  if (parts.size() <= at) return a;  // discovery of a group version
+  std::vector<std::string> rest(parts.begin() + static_cast<long>(at), parts.end());
+  if (rest[0] == "namespaces" && rest.size() > 1) {
+    a.ns = rest[1];
+    if (rest.size() > 2 && rest[2] != "status" && rest[2] != "finalize") {
+      rest.erase(rest.begin(), rest.begin() + 2);
+    }
+  }
+  a.resource_request = true;
+  a.resource = rest[0];
+  if (rest.size() > 1) a.name = rest[1];
+  if (rest.size() > 2) a.subresource = rest[2];
+  bool watch = false;
+  for (auto q : core::split(query, '&')) watch = watch || q == "watch=true" || q == "watch=1";
+  if (method == "GET") a.verb = watch ? "watch" : a.name.empty() ? "list" : "get";
+  if (method == "POST") a.verb = "create";
+  if (method == "PUT") a.verb = "update";
+  if (method == "PATCH") a.verb = "patch";
+  if (method == "DELETE") a.verb = a.name.empty() ? "deletecollection" : "delete";
+  return a;
+}
+
+std::string forbidden_message(const std::string& user, const Attributes& a) {
+  if (!a.resource_request) {
+    return fmt::format("forbidden: User \"{}\" cannot {} path \"{}\"", user, a.verb, a.path);
+  }
+  std::string what = a.group.empty() ? a.resource : a.resource + "." + a.group;
+  if (!a.name.empty()) what += " \"" + a.name + "\"";
+  std::string resource = a.subresource.empty() ? a.resource : a.resource + "/" + a.subresource;
+  std::string scope = a.ns.empty() ? "at the cluster scope" : "in the namespace \"" + a.ns + "\"";
+  return fmt::format(
+      "{} is forbidden: User \"{}\" cannot {} resource \"{}\" in API group \"{}\" {}", what, user,
+      a.verb, resource, a.group, scope);
+}
+
+std::vector<json> default_rbac_objects() {
+  auto docs = core::parse_yaml(rbac_policy::kDefaults);
+  std::vector<json> out;
+  if (!docs || !docs->is_array()) return out;  // the embedded file is checked by the tests
+  for (auto& o : *docs) {
+    o["apiVersion"] = "rbac.authorization.k8s.io/v1";
+    o["metadata"]["labels"]["kubernetes.io/bootstrapping"] = "rbac-defaults";
+    o["metadata"]["annotations"]["rbac.authorization.kubernetes.io/autoupdate"] = "true";
+    out.push_back(o);
+  }
+  return out;
+}
+
+Authorizer::Authorizer(datastore::Backend& store) : store_(store) {}
+Authorizer::~Authorizer() = default;
+
+core::Result<std::shared_ptr<const Snapshot>> Authorizer::snapshot() const {
+  std::lock_guard lock(mu_);
+  uint64_t generation = generation_.load();
+  if (current_ && current_->generation == generation) return current_;
+  auto s = std::make_shared<Snapshot>();
+  s->generation = generation;
+  auto list = [this](const char* resource) -> core::Result<std::vector<json>> {
+    auto res = K3A_TRY(
+        store_.list(datastore::Range::prefix(std::string("/registry/") + resource + "/"), {}));
+    std::vector<json> out;
+    for (const auto& kv : res.kvs) {
+      json o = json::parse(kv.value, nullptr, false);
+      if (o.is_object()) out.push_back(std::move(o));
+    }
+    return out;
+  };
+  // ClusterRoles: aggregated ones take the rules of every ClusterRole their selectors match,
+  // resolved depth-first (edit aggregates into admin after view aggregates into edit).
+  std::map<std::string, json> by_name;
+  for (auto& o : K3A_TRY(list("clusterroles"))) by_name[o["metadata"].value("name", "")] = o;
+  std::function<std::vector<Snapshot::Rule>(const std::string&, std::set<std::string>&)> resolve =
+      [&](const std::string& name, std::set<std::string>& seen) {
+        std::vector<Snapshot::Rule> rules = rules_of(by_name[name]);
+        const json& agg = by_name[name].value("aggregationRule", json::object());
+        if (!seen.insert(name).second) return rules;
+        for (const auto& sel : agg.value("clusterRoleSelectors", json::array())) {
+          for (const auto& [other, role] : by_name) {
+            if (other == name || !selects(sel, role["metadata"].value("labels", json::object())))
+              continue;
+            auto more = resolve(other, seen);
+            rules.insert(rules.end(), more.begin(), more.end());
+          }
+        }
+        return rules;
+      };
+  for (const auto& [name, role] : by_name) {
+    std::set<std::string> seen;
+    s->cluster_roles[name] = resolve(name, seen);
+  }
+  for (const auto& o : K3A_TRY(list("roles"))) {
+    s->roles[o["metadata"].value("namespace", "") + "/" + o["metadata"].value("name", "")] =
+        rules_of(o);
+  }
+  for (const char* kind : {"clusterrolebindings", "rolebindings"}) {
+    for (const auto& o : K3A_TRY(list(kind))) {
+      Snapshot::Binding b{kind[0] == 'c' ? "ClusterRoleBinding" : "RoleBinding",
+                          o["metadata"].value("name", ""),
+                          o["metadata"].value("namespace", ""),
+                          o["roleRef"].value("kind", ""),
+                          o["roleRef"].value("name", ""),
+                          {}};
+      for (const auto& sub : o.value("subjects", json::array())) {
+        b.subjects.push_back(
+            {sub.value("kind", ""), sub.value("name", ""), sub.value("namespace", b.ns)});
+      }
+      s->bindings.push_back(std::move(b));
+    }
+  }
+  current_ = s;
+  return current_;
+}
+
+Decision Authorizer::authorize(const std::string& user, const std::vector<std::string>& groups,
+                               const Attributes& a) const {
+  if (has(groups, "system:masters")) return {true, "system:masters"};
+  auto snap = snapshot();
+  if (!snap) return {false, "RBAC: " + snap.error().message()};
+  static const std::vector<Snapshot::Rule> kNone;
+  for (const auto& b : (*snap)->bindings) {
+    if (!b.ns.empty() && (!a.resource_request || b.ns != a.ns)) continue;
+    if (!binds(b, user, groups)) continue;
+    const std::vector<Snapshot::Rule>* rules = &kNone;
+    if (b.role_kind == "ClusterRole") {
+      if (auto it = (*snap)->cluster_roles.find(b.role_name); it != (*snap)->cluster_roles.end())
+        rules = &it->second;
+    } else if (b.role_kind == "Role" && !b.ns.empty()) {
+      if (auto it = (*snap)->roles.find(b.ns + "/" + b.role_name); it != (*snap)->roles.end())
+        rules = &it->second;
+    }
+    for (const auto& r : *rules) {
+      if (allows(r, a)) {
+        return {true, fmt::format("RBAC: allowed by {} \"{}\" of {} \"{}\"", b.kind, b.name,
+                                  b.role_kind, b.role_name)};
+      }
+    }
+  }
+  return {false, ""};
+}
+
+}  // namespace k3s::apiserver
