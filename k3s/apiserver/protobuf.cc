@@ -1,9 +1,11 @@
 #include "k3s/apiserver/protobuf.h"
 
+#include <fmt/format.h>
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "core/base/time.h"
@@ -56,17 +58,74 @@ bool empty_scalar(const json& v) {
          (v.is_number() && v == 0) || (v.is_boolean() && !v.get<bool>());
 }
 
-json message_json(const gp::Message& m) {
+// Go's time.Duration text: "1h2m3.5s", "90ms", "0s".
+std::string go_duration(int64_t ns) {
+  if (ns == 0) return "0s";
+  std::string sign = ns < 0 ? "-" : "";
+  uint64_t n = ns < 0 ? static_cast<uint64_t>(-ns) : static_cast<uint64_t>(ns);
+  if (n < 1'000'000'000) {
+    if (n % 1'000'000 == 0) return sign + std::to_string(n / 1'000'000) + "ms";
+    if (n % 1'000 == 0) return sign + std::to_string(n / 1'000) + "µs";
+    return sign + std::to_string(n) + "ns";
+  }
+  uint64_t h = n / 3'600'000'000'000, m = n / 60'000'000'000 % 60;
+  uint64_t s = n / 1'000'000'000 % 60, frac = n % 1'000'000'000;
+  std::string out = sign;
+  if (h) out += std::to_string(h) + "h";
+  if (h || m) out += std::to_string(m) + "m";
+  out += std::to_string(s);
+  if (frac) {
+    std::string f = fmt::format("{:09}", frac);
+    out += "." + f.substr(0, f.find_last_not_of('0') + 1);
+  }
+  return out + "s";
+}
+
+// Messages whose Go types marshal to JSON as something other than an object.
+std::optional<json> special_json(const gp::Message& m) {
   const gp::Descriptor* d = m.GetDescriptor();
   const gp::Reflection* r = m.GetReflection();
-  if (d->name() == "Time") {
-    int64_t seconds = r->GetInt64(m, d->FindFieldByName("seconds"));
-    return seconds == 0 ? json() : json(core::format_rfc3339(seconds));
+  auto field = [d](const char* name) { return d->FindFieldByName(name); };
+  const std::string& type = d->name();
+  if (type == "Time" || type == "MicroTime") {
+    int64_t seconds = r->GetInt64(m, field("seconds"));
+    int32_t nanos = r->GetInt32(m, field("nanos"));
+    if (seconds == 0 && nanos == 0) return json();
+    std::string t = core::format_rfc3339(seconds);
+    if (type == "MicroTime") t = t.substr(0, t.size() - 1) + fmt::format(".{:06}Z", nanos / 1000);
+    return json(t);
   }
-  if (d->name() == "FieldsV1") {
+  if (type == "Quantity") return json(r->GetString(m, field("string")));
+  if (type == "IntOrString") {
+    if (r->GetInt64(m, field("type")) == 1) return json(r->GetString(m, field("strVal")));
+    return json(r->GetInt32(m, field("intVal")));
+  }
+  if (type == "Duration") return json(go_duration(r->GetInt64(m, field("duration"))));
+  if (type == "FieldsV1" || type == "RawExtension") {
     json raw = json::parse(r->GetString(m, d->field(0)), nullptr, false);
     return raw.is_discarded() ? json() : raw;
   }
+  return std::nullopt;
+}
+
+// Go structs embedded with `json:",inline"` are separate proto fields; their keys belong to
+// the parent object.
+bool inline_field(const gp::FieldDescriptor* f) {
+  if (f->cpp_type() != gp::FieldDescriptor::CPPTYPE_MESSAGE || f->is_repeated()) return false;
+  const std::string& type = f->message_type()->name();
+  return type == "VolumeSource" || type == "PersistentVolumeSource" ||
+         type == "EphemeralContainerCommon" || type == "ProbeHandler" ||
+         type == "IngressRuleValue" || f->name() == "localObjectReference";
+}
+
+// The JSON name of a field: the proto name, except where Go's differs.
+std::string json_name(const gp::FieldDescriptor* f) {
+  return f->name() == "aPIGroup" ? "apiGroup" : f->name();
+}
+
+json message_json(const gp::Message& m) {
+  if (auto special = special_json(m)) return *special;
+  const gp::Reflection* r = m.GetReflection();
   json out = json::object();
   std::vector<const gp::FieldDescriptor*> fields;
   r->ListFields(m, &fields);
@@ -86,10 +145,37 @@ json message_json(const gp::Message& m) {
     } else {
       v = value_json(m, f, -1);
       if (empty_scalar(v)) continue;
+      if (inline_field(f) && v.is_object()) {
+        out.update(v);
+        continue;
+      }
     }
-    out[f->name()] = std::move(v);
+    out[json_name(f)] = std::move(v);
   }
   return out;
+}
+
+// The first field this schema does not know, anywhere in the message ("" when none): such a
+// body is refused rather than stored with the field silently lost.
+std::string unknown_field(const gp::Message& m) {
+  const gp::Reflection* r = m.GetReflection();
+  const gp::UnknownFieldSet& unknown = r->GetUnknownFields(m);
+  if (unknown.field_count() > 0) {
+    return fmt::format("{} field {}", m.GetDescriptor()->name(), unknown.field(0).number());
+  }
+  std::vector<const gp::FieldDescriptor*> fields;
+  r->ListFields(m, &fields);
+  for (const auto* f : fields) {
+    if (f->cpp_type() != gp::FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    if (f->is_repeated()) {
+      for (int i = 0; i < r->FieldSize(m, f); ++i) {
+        if (auto u = unknown_field(r->GetRepeatedMessage(m, f, i)); !u.empty()) return u;
+      }
+    } else if (auto u = unknown_field(r->GetMessage(m, f)); !u.empty()) {
+      return u;
+    }
+  }
+  return "";
 }
 
 }  // namespace
@@ -99,6 +185,23 @@ core::Result<json> decode_protobuf_object(std::string_view body) {
                                                "Secret",
                                                "Namespace",
                                                "ServiceAccount",
+                                               "Pod",
+                                               "Service",
+                                               "PersistentVolumeClaim",
+                                               "Deployment",
+                                               "ReplicaSet",
+                                               "StatefulSet",
+                                               "DaemonSet",
+                                               "ControllerRevision",
+                                               "Job",
+                                               "CronJob",
+                                               "Ingress",
+                                               "IngressClass",
+                                               "NetworkPolicy",
+                                               "Role",
+                                               "RoleBinding",
+                                               "ClusterRole",
+                                               "ClusterRoleBinding",
                                                "SelfSubjectAccessReview",
                                                "SubjectAccessReview",
                                                "LocalSubjectAccessReview"};
@@ -125,6 +228,12 @@ core::Result<json> decode_protobuf_object(std::string_view body) {
       gp::MessageFactory::generated_factory()->GetPrototype(d)->New());
   if (!object->ParseFromString(envelope.raw())) {
     return core::failf(Errc::kInvalid, "the protobuf encoding of {} does not decode", kind);
+  }
+  if (std::string u = unknown_field(*object); !u.empty()) {
+    return core::failf(Errc::kUnsupported,
+                       "the protobuf encoding of {} carries {}, which this server does not know; "
+                       "send application/json",
+                       kind, u);
   }
   json j = message_json(*object);
   j["apiVersion"] = api_version;

@@ -70,10 +70,53 @@ TEST(Protobuf, RefusesWhatItCannotRead) {
             core::Errc::kInvalid);
   EXPECT_EQ(decode_protobuf_object(good.substr(0, good.size() - 3)).error().code(),
             core::Errc::kInvalid);
-  auto other = decode_protobuf_object(body("apps/v1", "Deployment", cm));
+  auto other = decode_protobuf_object(body("scheduling.k8s.io/v1", "PriorityClass", cm));
   ASSERT_FALSE(other);
   EXPECT_EQ(other.error().code(), core::Errc::kUnsupported);
-  EXPECT_NE(other.error().message().find("apps/v1, Kind=Deployment"), std::string::npos);
+  EXPECT_NE(other.error().message().find("scheduling.k8s.io/v1, Kind=PriorityClass"),
+            std::string::npos);
+}
+
+TEST(Protobuf, PodSpecSpecialTypesAndInlinedStructs) {
+  k3a::k8s::Pod pod;
+  pod.mutable_metadata()->set_name("p");
+  auto* c = pod.mutable_spec()->add_containers();
+  c->set_name("c");
+  auto* env = c->add_env();
+  env->set_name("MODE");
+  auto* ref = env->mutable_valuefrom()->mutable_configmapkeyref();
+  ref->mutable_localobjectreference()->set_name("cfg");  // Go inlines it
+  ref->set_key("mode");
+  (*c->mutable_resources()->mutable_limits())["cpu"].set_string("500m");
+  auto* port = c->mutable_readinessprobe()->mutable_handler()->mutable_httpget();
+  port->set_path("/healthz");
+  port->mutable_port()->set_type(1);
+  port->mutable_port()->set_strval("http");
+  auto* vol = pod.mutable_spec()->add_volumes();
+  vol->set_name("data");
+  vol->mutable_volumesource()->mutable_emptydir();
+  auto j = decode_protobuf_object(body("v1", "Pod", pod));
+  ASSERT_TRUE(j) << j.error().message();
+  EXPECT_EQ((*j)["spec"]["containers"][0], nlohmann::json::parse(R"({"name":"c",
+      "env":[{"name":"MODE","valueFrom":{"configMapKeyRef":{"name":"cfg","key":"mode"}}}],
+      "resources":{"limits":{"cpu":"500m"}},
+      "readinessProbe":{"httpGet":{"path":"/healthz","port":"http"}}})"));
+  EXPECT_EQ((*j)["spec"]["volumes"][0], nlohmann::json::parse(R"({"name":"data","emptyDir":{}})"));
+}
+
+TEST(Protobuf, AFieldOutsideTheSchemaIsRefusedNotDropped) {
+  k3a::k8s::ConfigMap cm;
+  cm.mutable_metadata()->set_name("x");
+  std::string raw = cm.SerializeAsString() + std::string("\x98\x06\x01", 3);  // field 99 = 1
+  k3a::k8s::Unknown u;
+  u.mutable_typemeta()->set_apiversion("v1");
+  u.mutable_typemeta()->set_kind("ConfigMap");
+  u.set_raw(raw);
+  auto j = decode_protobuf_object(std::string("k8s\0", 4) + u.SerializeAsString());
+  ASSERT_FALSE(j);
+  EXPECT_EQ(j.error().code(), core::Errc::kUnsupported);
+  EXPECT_NE(j.error().message().find("ConfigMap field 99"), std::string::npos)
+      << j.error().message();
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "core/crypto/x509.h"
 #include "core/serde/json.h"
 #include "k3s/apiserver/apiserver.h"
+#include "k3s/apiserver/apply.h"
 #include "k3s/apiserver/protobuf.h"
 #include "k3s/apiserver/rbac.h"
 #include "k3s/apiserver/scale.h"
@@ -612,6 +613,11 @@ class Call {
     if (!parsed) return;
     json o = std::move(*parsed);
     if (!conform(o, "")) return;
+    create_object(std::move(o));
+  }
+
+  // Stores a new object that conform() accepted.
+  void create_object(json o) {
     json& md = o["metadata"];
     if (!md.contains("name") || md["name"].get<std::string>().empty()) {
       if (md.contains("generateName")) {
@@ -708,15 +714,76 @@ class Call {
     write_over(**old, unview(present(t_, **old), std::move(o)));
   }
 
+  // Server-side apply: creates a missing object, merges into an existing one, 409 on
+  // conflicts with other managers unless force=true.
+  void apply() {
+    std::string manager = q_["fieldManager"];
+    if (manager.empty()) {
+      return send_error(w_, 422, "Invalid",
+                        "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: "
+                        "is required for apply patch");
+    }
+    auto config = core::parse_yaml(req_.body);
+    if (!config || !config->is_object()) {
+      return send_error(w_, 400, "BadRequest",
+                        "error decoding YAML: " + (config ? std::string("the body is not an object")
+                                                          : config.error().message()));
+    }
+    if (!conform_view(*config)) return;
+    if ((*config)["metadata"].value("name", r_.name) != r_.name) {
+      return send_error(w_, 400, "BadRequest",
+                        "the name of the object (" + (*config)["metadata"].value("name", "") +
+                            ") does not match the name on the URL (" + r_.name + ")");
+    }
+    auto old = store_.get(key(r_.name));
+    if (!old) return fail_store(old.error());
+    ApplyRequest request{.kind = t_.kind,
+                         .api_version = t_.group_version(),
+                         .manager = manager,
+                         .force = q_["force"] == "true",
+                         .now = core::system_now()};
+    json live = *old ? present(t_, **old) : json();
+    std::vector<ApplyConflict> conflicts;
+    auto applied = server_side_apply(live, *config, request, &conflicts);
+    if (!applied && applied.error().code() == core::Errc::kConflict) {
+      json causes = json::array();
+      for (const auto& c : conflicts) {
+        causes.push_back(
+            {{"reason", "FieldManagerConflict"},
+             {"message", fmt::format("conflict with \"{}\" using {}", c.manager, c.api_version)},
+             {"field", c.field}});
+      }
+      json status = {{"kind", "Status"},
+                     {"apiVersion", "v1"},
+                     {"metadata", json::object()},
+                     {"status", "Failure"},
+                     {"message", applied.error().message()},
+                     {"reason", "Conflict"},
+                     {"details", {{"causes", causes}}},
+                     {"code", 409}};
+      return send_json(w_, 409, status);
+    }
+    if (!applied) return send_error(w_, 422, "Invalid", applied.error().message());
+    if (!*old) {
+      (*applied)["metadata"]["name"] = r_.name;
+      return create_object(std::move(*applied));
+    }
+    std::string want = (*config)["metadata"].value("resourceVersion", "");
+    if (!want.empty() && want != std::to_string((*old)->mod_revision)) return conflict(r_.name);
+    write_over(**old, unview(live, std::move(*applied)));
+  }
+
   void patch() {
     std::string ct = req_.header("Content-Type").value_or("");
+    if (ct.starts_with("application/apply-patch+yaml") && r_.sub != "scale") return apply();
     bool json_patch = ct.starts_with("application/json-patch+json");
     bool strategic = ct.starts_with("application/strategic-merge-patch+json");
     if (!json_patch && !strategic && !ct.starts_with("application/merge-patch+json")) {
       return send_error(w_, 415, "UnsupportedMediaType",
                         "the body of the request was in an unknown format - accepted media "
                         "types include: application/json-patch+json, "
-                        "application/merge-patch+json, application/strategic-merge-patch+json");
+                        "application/merge-patch+json, application/apply-patch+yaml, "
+                        "application/strategic-merge-patch+json");
     }
     auto old = store_.get(key(r_.name));
     if (!old) return fail_store(old.error());

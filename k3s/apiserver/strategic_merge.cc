@@ -231,6 +231,11 @@ core::Result<json> merge_map(const json& original, const json& patch, const std:
 
 }  // namespace
 
+PatchField patch_field(const std::string& type, const std::string& name) {
+  Field f = field_of(type, name);
+  return {f.type, f.key, f.merge};
+}
+
 core::Result<json> strategic_merge(const json& original, const json& patch,
                                    const std::string& kind) {
   if (!patch.is_object()) {

@@ -14,6 +14,16 @@
 
 namespace k3s::apiserver {
 
+// Upstream's patch metadata for field `name` of a value of `type` (a kind, or an inner type
+// name these functions hand out): the field's own type, and for lists the merge key ("" for a
+// set of primitives) and whether they merge at all (else they are atomic).
+struct PatchField {
+  std::string type;
+  std::string key;
+  bool merge = false;
+};
+PatchField patch_field(const std::string& type, const std::string& name);
+
 // Applies `patch` to `original`, an object of `kind` (e.g. "Deployment"). Kinds without upstream
 // patch metadata merge maps and replace lists. kInvalid, naming the place, for a malformed patch
 // (an element without its merge key, an unknown $patch value, a directive of the wrong shape).

@@ -1,6 +1,6 @@
 // @kubernetes/client-node against a running `k3s server` (KUBECONFIG): typed lists, create,
-// the three patch types, the scale subresource, errors, watch, an informer and the generic
-// object API. Exits non-zero with the failing step's name.
+// the three patch types, the scale subresource, errors, watch, an informer, the generic
+// object API and server-side apply. Exits non-zero with the failing step's name.
 import * as k8s from '@kubernetes/client-node';
 import assert from 'node:assert/strict';
 
@@ -124,6 +124,17 @@ await step('generic object API', async () => {
   assert.deepEqual(list.items.map((d) => d.metadata.name), ['web']);
   await client.delete({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'svc', namespace } });
   await assert.rejects(client.read({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'svc', namespace } }), (e) => e.code === 404);
+});
+
+await step('server-side apply', async () => {
+  const client = k8s.KubernetesObjectApi.makeApiClient(kc);
+  const obj = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'applied', namespace }, data: { k: 'v' } };
+  const res = await client.patch(obj, undefined, undefined, 'client-node', true, k8s.PatchStrategy.ServerSideApply);
+  assert.equal(res.data.k, 'v');
+  assert.deepEqual(res.metadata.managedFields.map((m) => `${m.manager}/${m.operation}`), ['client-node/Apply']);
+  obj.data = { k: 'w' };
+  const again = await client.patch(obj, undefined, undefined, 'client-node', true, k8s.PatchStrategy.ServerSideApply);
+  assert.equal(again.data.k, 'w');
 });
 
 console.log('client-node: ok');
