@@ -257,4 +257,51 @@ core::Result<json> server_side_apply(const json& live, const json& config, const
   return merged;
 }
 
+json record_update(const json& before, const json& after, const ApplyRequest& req) {
+  json managed = json::array();
+  if (before.is_object() && before.contains("metadata"))
+    managed = before["metadata"].value("managedFields", json::array());
+  PathSet now, was;
+  Path at;
+  collect(after, req.kind, at, now);
+  if (before.is_object()) collect(before, req.kind, at, was);
+  json a = after, b = before.is_object() ? before : json::object();
+  PathSet changed, gone;
+  for (const auto& p : now) {
+    json* old_value = value_at(b, p, p.size());
+    json* new_value = value_at(a, p, p.size());
+    if (!old_value || !new_value || *old_value != *new_value) changed.insert(p);
+  }
+  for (const auto& p : was) {
+    if (!now.count(p)) gone.insert(p);
+  }
+  if (changed.empty() && gone.empty()) return managed;
+  json entries = json::array();
+  PathSet mine;
+  for (const auto& e : managed) {
+    PathSet set = fields_of(e);
+    bool own = e.value("manager", "") == req.manager && e.value("operation", "") == "Update";
+    for (const auto& p : gone) set.erase(p);
+    if (own) {
+      mine = set;
+      continue;
+    }
+    for (const auto& p : changed) set.erase(p);
+    if (set.empty()) continue;
+    json kept = e;
+    kept["fieldsV1"] = to_fields(set);
+    entries.push_back(kept);
+  }
+  mine.insert(changed.begin(), changed.end());
+  if (!mine.empty()) {
+    entries.push_back({{"manager", req.manager},
+                       {"operation", "Update"},
+                       {"apiVersion", req.api_version},
+                       {"time", core::format_rfc3339(req.now)},
+                       {"fieldsType", "FieldsV1"},
+                       {"fieldsV1", to_fields(mine)}});
+  }
+  return entries;
+}
+
 }  // namespace k3s::apiserver

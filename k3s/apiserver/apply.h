@@ -36,6 +36,13 @@ core::Result<nlohmann::json> server_side_apply(const nlohmann::json& live,
                                                const ApplyRequest& request,
                                                std::vector<ApplyConflict>* conflicts);
 
+// managedFields after an ordinary write (create, update, patch) by `request.manager`
+// (operation Update): it now owns every field it set to a new value; other managers lose those
+// fields, and fields the write removed leave every set. `before` is null for a create. The
+// entries are returned unchanged when the write changed no field.
+nlohmann::json record_update(const nlohmann::json& before, const nlohmann::json& after,
+                             const ApplyRequest& request);
+
 // Upstream's message for a conflict set: `Apply failed with 1 conflict: conflict with "m" using
 // apps/v1: .spec.replicas`.
 std::string conflict_message(const std::vector<ApplyConflict>& conflicts);

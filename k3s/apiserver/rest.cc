@@ -618,6 +618,7 @@ class Call {
 
   // Stores a new object that conform() accepted.
   void create_object(json o) {
+    track_fields(json(), o);
     json& md = o["metadata"];
     if (!md.contains("name") || md["name"].get<std::string>().empty()) {
       if (md.contains("generateName")) {
@@ -682,6 +683,7 @@ class Call {
     }
     if (t_.kind == "Namespace" && prev.contains("status")) o["status"] = prev["status"];
     defaults(o);
+    track_fields(prev, o);
     json cmp = o;
     cmp["metadata"]["resourceVersion"] = prev["metadata"]["resourceVersion"];
     if (cmp == prev) return send_json(w_, code, view(prev));  // no-op: the version stays
@@ -714,9 +716,35 @@ class Call {
     write_over(**old, unview(present(t_, **old), std::move(o)));
   }
 
+  // Who an ordinary write is recorded under in managedFields: fieldManager, else the client's
+  // User-Agent up to its first '/', as upstream names it.
+  ApplyRequest updater() {
+    std::string manager = q_["fieldManager"];
+    if (manager.empty()) {
+      std::string agent = req_.header("User-Agent").value_or("unknown");
+      manager = agent.substr(0, agent.find('/'));
+    }
+    return {.kind = t_.kind,
+            .api_version = t_.group_version(),
+            .manager = manager,
+            .now = core::system_now()};
+  }
+
+  // managedFields of `o` after an ordinary write over `prev` (null for a create), unless the
+  // client edited managedFields itself (kubectl's migration after client-side apply does).
+  void track_fields(const json& prev, json& o) {
+    if (applying_) return;
+    json& md = o["metadata"];
+    json before = prev.is_object() ? prev["metadata"].value("managedFields", json()) : json();
+    if (md.contains("managedFields") && md["managedFields"] != before) return;
+    md["managedFields"] = record_update(prev, o, updater());
+    if (md["managedFields"].empty()) md.erase("managedFields");
+  }
+
   // Server-side apply: creates a missing object, merges into an existing one, 409 on
   // conflicts with other managers unless force=true.
   void apply() {
+    applying_ = true;
     std::string manager = q_["fieldManager"];
     if (manager.empty()) {
       return send_error(w_, 422, "Invalid",
@@ -865,6 +893,7 @@ class Call {
   const ResourceType& t_;
   ResponseWriter& w_;
   std::map<std::string, std::string> q_;
+  bool applying_ = false;  // managedFields come from server_side_apply()
 };
 
 }  // namespace
