@@ -178,33 +178,96 @@ std::string unknown_field(const gp::Message& m) {
   return "";
 }
 
+// The top-level kinds decoded here (their messages carry metadata, spec, status ...).
+const gp::Descriptor* kind_descriptor(const std::string& kind) {
+  static const std::set<std::string> kinds = {"ConfigMap",
+                                              "Secret",
+                                              "Namespace",
+                                              "ServiceAccount",
+                                              "Pod",
+                                              "Service",
+                                              "PersistentVolumeClaim",
+                                              "Deployment",
+                                              "ReplicaSet",
+                                              "StatefulSet",
+                                              "DaemonSet",
+                                              "ControllerRevision",
+                                              "Job",
+                                              "CronJob",
+                                              "Ingress",
+                                              "IngressClass",
+                                              "NetworkPolicy",
+                                              "Role",
+                                              "RoleBinding",
+                                              "ClusterRole",
+                                              "ClusterRoleBinding",
+                                              "SelfSubjectAccessReview",
+                                              "SubjectAccessReview",
+                                              "LocalSubjectAccessReview"};
+  if (!kinds.count(kind)) return nullptr;
+  return gp::DescriptorPool::generated_pool()->FindMessageTypeByName("k3a.k8s." + kind);
+}
+
+bool special_message(const gp::Descriptor* d) {
+  static const std::set<std::string> names = {"Time",     "MicroTime",    "Quantity", "IntOrString",
+                                              "Duration", "RawExtension", "FieldsV1"};
+  return names.count(d->name()) > 0;
+}
+
+// The field a JSON key names in a message, looking through inlined structs.
+const gp::FieldDescriptor* find_json_field(const gp::Descriptor* d, const std::string& key,
+                                           const gp::Descriptor** owner) {
+  for (int i = 0; i < d->field_count(); ++i) {
+    const gp::FieldDescriptor* f = d->field(i);
+    if (json_name(f) == key && !inline_field(f)) {
+      *owner = d;
+      return f;
+    }
+  }
+  for (int i = 0; i < d->field_count(); ++i) {
+    if (!inline_field(d->field(i))) continue;
+    if (auto* f = find_json_field(d->field(i)->message_type(), key, owner)) return f;
+  }
+  return nullptr;
+}
+
+void check_fields(const json& v, const gp::Descriptor* d, const std::string& path,
+                  std::vector<std::string>& out) {
+  if (!v.is_object() || special_message(d)) return;
+  for (const auto& [key, child] : v.items()) {
+    std::string here = path.empty() ? key : path + "." + key;
+    if (path.empty() && (key == "apiVersion" || key == "kind")) continue;
+    const gp::Descriptor* owner = nullptr;
+    const gp::FieldDescriptor* f = find_json_field(d, key, &owner);
+    if (!f) {
+      out.push_back(here);
+      continue;
+    }
+    if (f->cpp_type() != gp::FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    if (f->is_map()) {
+      const gp::FieldDescriptor* value = f->message_type()->map_value();
+      if (value->cpp_type() != gp::FieldDescriptor::CPPTYPE_MESSAGE || !child.is_object()) continue;
+      for (const auto& [k, item] : child.items())
+        check_fields(item, value->message_type(), here + "." + k, out);
+    } else if (f->is_repeated()) {
+      if (!child.is_array()) continue;
+      for (size_t i = 0; i < child.size(); ++i)
+        check_fields(child[i], f->message_type(), here + "[" + std::to_string(i) + "]", out);
+    } else {
+      check_fields(child, f->message_type(), here, out);
+    }
+  }
+}
+
 }  // namespace
 
+std::vector<std::string> unknown_fields(const json& object, const std::string& kind) {
+  std::vector<std::string> out;
+  if (const gp::Descriptor* d = kind_descriptor(kind)) check_fields(object, d, "", out);
+  return out;
+}
+
 core::Result<json> decode_protobuf_object(std::string_view body) {
-  static const std::set<std::string> kKinds = {"ConfigMap",
-                                               "Secret",
-                                               "Namespace",
-                                               "ServiceAccount",
-                                               "Pod",
-                                               "Service",
-                                               "PersistentVolumeClaim",
-                                               "Deployment",
-                                               "ReplicaSet",
-                                               "StatefulSet",
-                                               "DaemonSet",
-                                               "ControllerRevision",
-                                               "Job",
-                                               "CronJob",
-                                               "Ingress",
-                                               "IngressClass",
-                                               "NetworkPolicy",
-                                               "Role",
-                                               "RoleBinding",
-                                               "ClusterRole",
-                                               "ClusterRoleBinding",
-                                               "SelfSubjectAccessReview",
-                                               "SubjectAccessReview",
-                                               "LocalSubjectAccessReview"};
   if (body.size() < 4 || body.substr(0, 4) != std::string_view("k8s\0", 4)) {
     return core::fail(Errc::kInvalid, "the protobuf body does not start with the k8s magic");
   }
@@ -214,10 +277,7 @@ core::Result<json> decode_protobuf_object(std::string_view body) {
   }
   const std::string& kind = envelope.typemeta().kind();
   const std::string& api_version = envelope.typemeta().apiversion();
-  const gp::Descriptor* d =
-      kKinds.count(kind)
-          ? gp::DescriptorPool::generated_pool()->FindMessageTypeByName("k3a.k8s." + kind)
-          : nullptr;
+  const gp::Descriptor* d = kind_descriptor(kind);
   if (!d) {
     return core::failf(Errc::kUnsupported,
                        "no protobuf encoding of {}, Kind={} is served here; send "

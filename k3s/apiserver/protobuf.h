@@ -6,7 +6,9 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/base/error.h"
 
@@ -17,5 +19,10 @@ inline constexpr char kProtobufType[] = "application/vnd.kubernetes.protobuf";
 // kInvalid when the body lacks the magic or does not decode; kUnsupported for a kind this
 // server has no protobuf schema for (the message names it; clients may send JSON instead).
 core::Result<nlohmann::json> decode_protobuf_object(std::string_view body);
+
+// The fields of a JSON object of `kind` that upstream's schema does not have ("spec.replicass",
+// "spec.template.spec.containers[0].imagee"), for fieldValidation; empty for a kind without a
+// schema here.
+std::vector<std::string> unknown_fields(const nlohmann::json& object, const std::string& kind);
 
 }  // namespace k3s::apiserver

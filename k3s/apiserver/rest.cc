@@ -612,7 +612,7 @@ class Call {
     auto parsed = body();
     if (!parsed) return;
     json o = std::move(*parsed);
-    if (!conform(o, "")) return;
+    if (!conform(o, "") || !validate_fields(o)) return;
     create_object(std::move(o));
   }
 
@@ -707,13 +707,40 @@ class Call {
     auto parsed = body();
     if (!parsed) return;
     json o = std::move(*parsed);
-    if (!conform_view(o)) return;
+    if (!conform_view(o) || (r_.sub != "scale" && !validate_fields(o))) return;
     auto old = store_.get(key(r_.name));
     if (!old) return fail_store(old.error());
     if (!*old) return not_found(r_.name);
     std::string want = o["metadata"].value("resourceVersion", "");
     if (!want.empty() && want != std::to_string((*old)->mod_revision)) return conflict(r_.name);
     write_over(**old, unview(present(t_, **old), std::move(o)));
+  }
+
+  // fieldValidation: Strict refuses fields upstream's schema lacks (400, upstream's message);
+  // Warn (the default) and Ignore accept them, Warn with a Warning header per field.
+  bool validate_fields(const json& o) {
+    std::string mode = q_.count("fieldValidation") ? q_["fieldValidation"] : "Warn";
+    if (mode != "Strict" && mode != "Warn" && mode != "Ignore") {
+      send_error(w_, 400, "BadRequest",
+                 "Invalid fieldValidation: " + mode + ", valid values are Strict, Warn and Ignore");
+      return false;
+    }
+    if (mode == "Ignore") return true;
+    std::vector<std::string> unknown = unknown_fields(o, t_.kind);
+    if (unknown.empty()) return true;
+    if (mode == "Warn") {
+      for (const auto& f : unknown)
+        w_.add_header("Warning", "299 - \"unknown field \\\"" + f + "\\\"\"");
+      return true;
+    }
+    std::string list;
+    for (const auto& f : unknown)
+      list += (list.empty() ? "" : ", ") + ("unknown field \"" + f + "\"");
+    send_error(
+        w_, 400, "BadRequest",
+        fmt::format("{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+                    t_.kind, t_.version, t_.kind, list));
+    return false;
   }
 
   // Who an ordinary write is recorded under in managedFields: fieldManager, else the client's
@@ -757,7 +784,7 @@ class Call {
                         "error decoding YAML: " + (config ? std::string("the body is not an object")
                                                           : config.error().message()));
     }
-    if (!conform_view(*config)) return;
+    if (!conform_view(*config) || !validate_fields(*config)) return;
     if ((*config)["metadata"].value("name", r_.name) != r_.name) {
       return send_error(w_, 400, "BadRequest",
                         "the name of the object (" + (*config)["metadata"].value("name", "") +
@@ -836,7 +863,7 @@ class Call {
       return send_error(w_, 422, "Invalid",
                         std::string("the patch could not be applied: ") + e.what());
     }
-    if (!conform_view(patched)) return;
+    if (!conform_view(patched) || (r_.sub != "scale" && !validate_fields(patched))) return;
     std::string want = patched["metadata"].value("resourceVersion", "");
     if (!want.empty() && want != std::to_string((*old)->mod_revision)) return conflict(r_.name);
     write_over(**old, unview(present(t_, **old), std::move(patched)));

@@ -230,6 +230,12 @@ grep -q "node/n1 cordoned" "$WORK/last.out" || fail "cordon: $(cat "$WORK/last.o
 expect_ok k uncordon n1
 [ -z "$(k get node n1 -o jsonpath='{.spec.unschedulable}')" ] || fail "uncordon left unschedulable"
 
+# --- field validation: kubectl sends fieldValidation=Strict --------------------------------------
+printf 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: typo}\nspec: {replicass: 1, selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c, image: x}]}}}\n' > "$WORK/typo.yaml"
+expect_fail 'Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: unknown field "spec.replicass"' \
+  k apply -f "$WORK/typo.yaml"
+expect_ok k apply --validate=false -f "$WORK/typo.yaml"
+
 # --- server-side apply: two managers, a conflict, --force-conflicts ------------------------------
 printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ssa}\ndata: {a: "1", b: "1"}\n' > "$WORK/ssa.yaml"
 printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ssa}\ndata: {a: "2"}\n' > "$WORK/ssa-other.yaml"
@@ -243,6 +249,13 @@ grep -q -- "--force-conflicts" "$WORK/last.out" || fail "kubectl's conflict advi
 expect_ok k apply --server-side --field-manager=other --force-conflicts -f "$WORK/ssa-other.yaml"
 expect_ok k get cm ssa -o jsonpath='{.data.a}{.data.b} {.metadata.managedFields[*].manager}'
 [ "$(cat "$WORK/last.out")" = "21 kubectl other" ] || fail "after --force-conflicts: $(cat "$WORK/last.out")"
+# From client-side to server-side apply: kubectl migrates the ownership with a JSON patch.
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: csa}\ndata: {a: "1"}\n' > "$WORK/csa.yaml"
+expect_ok k apply -f "$WORK/csa.yaml"
+expect_ok k apply --server-side -f "$WORK/csa.yaml"
+grep -q "configmap/csa serverside-applied" "$WORK/last.out" || fail "migration to server-side: $(cat "$WORK/last.out")"
+expect_ok k get cm csa -o jsonpath='{.metadata.managedFields[*].manager}'
+[ "$(cat "$WORK/last.out")" = "kubectl-last-applied kubectl" ] || fail "managers after migration: $(cat "$WORK/last.out")"
 
 # --- RBAC: a user whose certificate this test issues from the cluster's client CA ---------------
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/O=devs/CN=alice" \
