@@ -2,7 +2,9 @@
 # Benchmark of `k3s server`: cold start to READY=1 and to the first /readyz, idle RSS, RSS
 # under load, and creates/gets/lists/watch events per second with 16 concurrent clients over
 # HTTPS with the admin certificate; then durable writes per second of the datastore against
-# `etcdctl check perf --load=xl` of Debian's etcd 3.4 on the same disk, in the same run.
+# `etcdctl check perf --load=xl` of Debian's etcd 3.4 on the same disk, in the same run; strategic
+# merge patch throughput against merge patch, and RBAC cost with 1,000 bindings
+# (k3s_patch_rbac_bench).
 # Build first (scripts/build.sh). SECONDS_PER_PHASE (default 5) sets the load phases' length.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -123,7 +125,9 @@ kill "$ETCD"; wait "$ETCD" 2>/dev/null || true; ETCD=
 # "PASS: Throughput is N writes/s" or "FAIL: Throughput too low: N writes/s"
 etcd_wps=$(grep -o 'Throughput[^0-9]*[0-9]* writes/s' "$WORK/perf.txt" | grep -o '[0-9][0-9]*' | head -1 || true)
 
-cat "$WORK/start.txt" "$WORK/load.txt"
+"$BUILD/bin/k3s_patch_rbac_bench" "$WORK" "$PHASE" > "$WORK/patch.txt"
+
+cat "$WORK/start.txt" "$WORK/load.txt" "$WORK/patch.txt"
 echo "datastore: $ours"
 ours_wps=$(echo "$ours" | grep -o 'writes_per_second [0-9]*' | cut -d' ' -f2)
 printf 'durable writes/s: ours %s  etcd 3.4 (etcdctl check perf --load=xl) %s  ratio %s (target >= 1.0)\n' \
