@@ -120,19 +120,22 @@ void ApiServer::handle(const core::http::ServerRequest& request,
       a.resource.ends_with("accessreviews")) {
     return access_review(request, *who, a, w);
   }
-  // RBAC objects written through the API take effect for the next request.
+  // RBAC objects and CRDs written through the API take effect for the next request.
   struct Invalidate {
-    const Authorizer& authz;
-    bool rbac;
+    const ApiServer& api;
+    std::string group;
+    bool write;
     ~Invalidate() {
-      if (rbac) authz.invalidate();
+      if (write && group == "rbac.authorization.k8s.io") api.authorizer_.invalidate();
+      if (write && group == "apiextensions.k8s.io") api.catalog_.invalidate();
     }
-  } invalidate{authorizer_, a.group == "rbac.authorization.k8s.io" && request.method != "GET"};
+  } invalidate{*this, a.group, request.method != "GET"};
+  auto types = catalog_.types();
   // A body of the wrong shape (a number where a name belongs ...) surfaces as a JSON type error
   // deep in a handler: it is the client's mistake, answered as such, never a crash.
   try {
-    if (auto r = parse_resource_path(path)) return rest_.serve(request, *r, w);
-    discovery(request, w);
+    if (auto r = parse_resource_path(path, types)) return rest_.serve(request, *r, w);
+    discovery(request, *types, w);
   } catch (const nlohmann::json::exception& e) {
     send_status(w, 400, "BadRequest", std::string("the object provided is malformed: ") + e.what());
   } catch (const std::exception& e) {
@@ -204,7 +207,7 @@ void ApiServer::access_review(const core::http::ServerRequest& req, const Identi
   send_json(w, 201, core::dump_json(*body) + "\n");
 }
 
-void ApiServer::discovery(const core::http::ServerRequest& req,
+void ApiServer::discovery(const core::http::ServerRequest& req, const ResourceTypes& types,
                           core::http::ResponseWriter& w) const {
   const std::string& path = req.path;
   if (req.method != "GET") {
@@ -215,15 +218,15 @@ void ApiServer::discovery(const core::http::ServerRequest& req,
   if ((path == "/api" || path == "/apis") && wants_aggregated(accept)) {
     w.set_status(200);
     w.add_header("Content-Type", kAggregatedDiscoveryType);
-    return w.send(core::dump_json(aggregated_discovery(path == "/api")));
+    return w.send(core::dump_json(aggregated_discovery(types, path == "/api")));
   }
   if (path == "/api") {
     return send_json(w, 200, core::dump_json(legacy_api_versions(req.header("Host").value_or(""))));
   }
-  if (path == "/apis") return send_json(w, 200, core::dump_json(legacy_group_list()));
+  if (path == "/apis") return send_json(w, 200, core::dump_json(legacy_group_list(types)));
   std::optional<nlohmann::json> doc;
-  if (path.starts_with("/api/")) doc = resource_list(path.substr(5));
-  if (path.starts_with("/apis/")) doc = resource_list(path.substr(6));
+  if (path.starts_with("/api/")) doc = resource_list(types, path.substr(5));
+  if (path.starts_with("/apis/")) doc = resource_list(types, path.substr(6));
   if (path == "/openapi/v3") doc = openapi_root();
   if (path.starts_with("/openapi/v3/")) doc = openapi_document(path.substr(12));
   if (doc) return send_json(w, 200, core::dump_json(*doc));

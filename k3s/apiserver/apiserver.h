@@ -35,7 +35,8 @@ class ApiServer {
       : options_(std::move(options)),
         store_(store),
         authorizer_(store),
-        rest_(store, options_.bookmark_interval) {}
+        catalog_(store),
+        rest_(store, catalog_, options_.bookmark_interval) {}
   const Rest& rest() const { return rest_; }
   void handle(const core::http::ServerRequest& request, core::http::ResponseWriter& response) const;
   // nullopt: anonymous or not recognised. Client certificates map CN to the user and O to the
@@ -44,13 +45,15 @@ class ApiServer {
   std::optional<Identity> authenticate(const core::http::ServerRequest& request) const;
 
  private:
-  void discovery(const core::http::ServerRequest& request, core::http::ResponseWriter& w) const;
+  void discovery(const core::http::ServerRequest& request, const ResourceTypes& types,
+                 core::http::ResponseWriter& w) const;
   // SelfSubjectAccessReview, SubjectAccessReview and LocalSubjectAccessReview.
   void access_review(const core::http::ServerRequest& request, const Identity& who,
                      const Attributes& a, core::http::ResponseWriter& w) const;
   ApiOptions options_;
   datastore::Backend& store_;
   Authorizer authorizer_;
+  Catalog catalog_;
   Rest rest_;
 };
 

@@ -41,14 +41,14 @@ bool wants_aggregated(const std::string& accept) {
          accept.find("g=apidiscovery.k8s.io") != std::string::npos;
 }
 
-json aggregated_discovery(bool core) {
+json aggregated_discovery(const ResourceTypes& types, bool core) {
   json items = json::array();
-  for (const auto& [group, versions] : api_groups()) {
+  for (const auto& [group, versions] : api_groups(types)) {
     if (group.empty() != core) continue;
     json vs = json::array();
     for (const auto& v : versions) {
       json resources = json::array();
-      for (const auto& t : builtin_resources()) {
+      for (const auto& t : types) {
         if (t.group != group || t.version != v) continue;
         json r = {{"resource", t.resource},
                   {"singularResource", t.singular},
@@ -85,9 +85,9 @@ json legacy_api_versions(const std::string& server_address) {
            {{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", server_address}}}}};
 }
 
-json legacy_group_list() {
+json legacy_group_list(const ResourceTypes& types) {
   json groups = json::array();
-  for (const auto& [group, versions] : api_groups()) {
+  for (const auto& [group, versions] : api_groups(types)) {
     if (group.empty()) continue;
     json vs = json::array();
     for (const auto& v : versions)
@@ -97,9 +97,9 @@ json legacy_group_list() {
   return {{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}};
 }
 
-std::optional<json> resource_list(const std::string& gv) {
+std::optional<json> resource_list(const ResourceTypes& types, const std::string& gv) {
   json resources = json::array();
-  for (const auto& t : builtin_resources()) {
+  for (const auto& t : types) {
     if (t.group_version() != gv) continue;
     json r = {{"name", t.resource},
               {"singularName", t.singular},
@@ -132,7 +132,7 @@ std::optional<json> resource_list(const std::string& gv) {
 
 json openapi_root() {
   json paths = json::object();
-  for (const auto& [group, versions] : api_groups()) {
+  for (const auto& [group, versions] : api_groups(builtin_resources())) {
     for (const auto& v : versions) {
       std::string p = group.empty() ? "api/" + v : "apis/" + group + "/" + v;
       paths[p] = {{"serverRelativeURL", "/openapi/v3/" + p + "?hash=" + gv_hash(p)}};

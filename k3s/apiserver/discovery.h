@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 
+#include "k3s/apiserver/resources.h"
+
 namespace k3s::apiserver {
 
 inline constexpr char kAggregatedDiscoveryType[] =
@@ -16,11 +18,13 @@ inline constexpr char kAggregatedDiscoveryType[] =
 // Whether an Accept header asks for aggregated discovery v2.
 bool wants_aggregated(const std::string& accept);
 // core: /api (the core group) or /apis (every other group).
-nlohmann::json aggregated_discovery(bool core);
+nlohmann::json aggregated_discovery(const ResourceTypes& types, bool core);
 nlohmann::json legacy_api_versions(const std::string& server_address);
-nlohmann::json legacy_group_list();
+nlohmann::json legacy_group_list(const ResourceTypes& types);
 // nullopt for an unknown group-version ("v1" for the core group, else "group/version").
-std::optional<nlohmann::json> resource_list(const std::string& group_version);
+std::optional<nlohmann::json> resource_list(const ResourceTypes& types,
+                                            const std::string& group_version);
+// Built-in groups only: kubectl validates custom resources through the CRD list.
 nlohmann::json openapi_root();
 std::optional<nlohmann::json> openapi_document(const std::string& gv_path);  // "api/v1"
 

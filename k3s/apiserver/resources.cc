@@ -10,6 +10,7 @@ std::string ResourceType::key_prefix() const {
   if (group.empty() && resource == "services") return "/registry/services/specs/";
   if (group.empty() && resource == "endpoints") return "/registry/services/endpoints/";
   if (group == "apiextensions.k8s.io") return "/registry/apiextensions.k8s.io/" + resource + "/";
+  if (custom) return "/registry/" + group + "/" + resource + "/";
   return "/registry/" + resource + "/";
 }
 
@@ -94,17 +95,18 @@ const std::vector<ResourceType>& builtin_resources() {
   return kTypes;
 }
 
-const ResourceType* find_resource(std::string_view group, std::string_view version,
-                                  std::string_view resource) {
-  for (const auto& t : builtin_resources()) {
+const ResourceType* find_resource(const ResourceTypes& types, std::string_view group,
+                                  std::string_view version, std::string_view resource) {
+  for (const auto& t : types) {
     if (t.group == group && t.version == version && t.resource == resource) return &t;
   }
   return nullptr;
 }
 
-std::vector<std::pair<std::string, std::vector<std::string>>> api_groups() {
+std::vector<std::pair<std::string, std::vector<std::string>>> api_groups(
+    const ResourceTypes& types) {
   std::vector<std::pair<std::string, std::vector<std::string>>> out;
-  for (const auto& t : builtin_resources()) {
+  for (const auto& t : types) {
     auto it =
         std::find_if(out.begin(), out.end(), [&](const auto& g) { return g.first == t.group; });
     if (it == out.end()) {

@@ -8,6 +8,12 @@
 
 namespace k3s::apiserver {
 
+// A column of a custom resource's Table (a CRD's additionalPrinterColumns).
+struct PrinterColumn {
+  std::string name, type, json_path, description;
+  int priority = 0;
+};
+
 struct ResourceType {
   std::string group;  // "" for the core group
   std::string version;
@@ -18,6 +24,8 @@ struct ResourceType {
   std::vector<std::string> short_names;
   std::vector<std::string> categories;
   std::vector<std::string> subresources;  // "status", "scale"
+  bool custom = false;                    // defined by a CustomResourceDefinition
+  std::vector<PrinterColumn> columns;     // custom resources: additionalPrinterColumns
 
   std::string group_version() const { return group.empty() ? version : group + "/" + version; }
   // "deployments.apps", "pods": how errors name the resource.
@@ -27,10 +35,12 @@ struct ResourceType {
   std::string key(std::string_view ns, std::string_view name) const;
 };
 
-const std::vector<ResourceType>& builtin_resources();
-const ResourceType* find_resource(std::string_view group, std::string_view version,
-                                  std::string_view resource);
+using ResourceTypes = std::vector<ResourceType>;
+const ResourceTypes& builtin_resources();
+const ResourceType* find_resource(const ResourceTypes& types, std::string_view group,
+                                  std::string_view version, std::string_view resource);
 // The groups in discovery order, each with its versions (preferred first).
-std::vector<std::pair<std::string, std::vector<std::string>>> api_groups();
+std::vector<std::pair<std::string, std::vector<std::string>>> api_groups(
+    const ResourceTypes& types);
 
 }  // namespace k3s::apiserver

@@ -251,9 +251,10 @@ namespace {
 
 class Call {
  public:
-  Call(datastore::Backend& store, std::shared_ptr<WatchRegistry> watches, const ServerRequest& req,
-       const ResourceRequest& r, ResponseWriter& w)
+  Call(datastore::Backend& store, const Catalog& catalog, std::shared_ptr<WatchRegistry> watches,
+       const ServerRequest& req, const ResourceRequest& r, ResponseWriter& w)
       : store_(store),
+        catalog_(catalog),
         watches_(std::move(watches)),
         req_(req),
         r_(r),
@@ -481,13 +482,14 @@ class Call {
     w_.add_header("Cache-Control", "no-cache, private");
     auto store = &store_;
     auto watches = watches_;
+    auto types = r_.types;  // `type` lives in this catalog snapshot: kept while the watch runs
     std::string api_version = t_.group_version(), kind = t_.kind;
     w_.stream([=](std::shared_ptr<core::http::ResponseStream> out) {
       auto stream =
           std::make_shared<WatchStream>(out, api_version, kind, after, bookmarks, deadline);
       stream->send(initial, after);
       if (initial_events) stream->bookmark(true);
-      auto sink = [stream, type, encode](std::vector<datastore::Event> events) {
+      auto sink = [stream, types, type, encode](std::vector<datastore::Event> events) {
         std::string batch;
         for (const auto& e : events) {
           const char* kind = e.type == datastore::Event::Type::kDelete ? "DELETED"
@@ -619,6 +621,7 @@ class Call {
   // Stores a new object that conform() accepted.
   void create_object(json o) {
     track_fields(json(), o);
+    if (!accept_crd(o, json())) return;
     json& md = o["metadata"];
     if (!md.contains("name") || md["name"].get<std::string>().empty()) {
       if (md.contains("generateName")) {
@@ -683,6 +686,7 @@ class Call {
     }
     if (t_.kind == "Namespace" && prev.contains("status")) o["status"] = prev["status"];
     defaults(o);
+    if (!accept_crd(o, prev.value("status", json()))) return;
     track_fields(prev, o);
     json cmp = o;
     cmp["metadata"]["resourceVersion"] = prev["metadata"]["resourceVersion"];
@@ -725,7 +729,7 @@ class Call {
                  "Invalid fieldValidation: " + mode + ", valid values are Strict, Warn and Ignore");
       return false;
     }
-    if (mode == "Ignore") return true;
+    if (mode == "Ignore" || t_.custom) return true;
     std::vector<std::string> unknown = unknown_fields(o, t_.kind);
     if (unknown.empty()) return true;
     if (mode == "Warn") {
@@ -743,6 +747,21 @@ class Call {
     return false;
   }
 
+  bool is_crd() const {
+    return t_.group == "apiextensions.k8s.io" && t_.resource == "customresourcedefinitions";
+  }
+
+  // A CRD is checked and gets its status (names accepted, established) as it is written.
+  bool accept_crd(json& o, const json& previous_status) {
+    if (!is_crd()) return true;
+    if (std::string why = crd_problem(o); !why.empty()) {
+      send_error(w_, 422, "Invalid", why);
+      return false;
+    }
+    o["status"] = crd_status(o, previous_status, core::format_rfc3339(core::system_now()));
+    return true;
+  }
+
   // Who an ordinary write is recorded under in managedFields: fieldManager, else the client's
   // User-Agent up to its first '/', as upstream names it.
   ApplyRequest updater() {
@@ -751,7 +770,7 @@ class Call {
       std::string agent = req_.header("User-Agent").value_or("unknown");
       manager = agent.substr(0, agent.find('/'));
     }
-    return {.kind = t_.kind,
+    return {.kind = t_.custom ? "" : t_.kind,
             .api_version = t_.group_version(),
             .manager = manager,
             .now = core::system_now()};
@@ -792,7 +811,7 @@ class Call {
     }
     auto old = store_.get(key(r_.name));
     if (!old) return fail_store(old.error());
-    ApplyRequest request{.kind = t_.kind,
+    ApplyRequest request{.kind = t_.custom ? "" : t_.kind,
                          .api_version = t_.group_version(),
                          .manager = manager,
                          .force = q_["force"] == "true",
@@ -833,6 +852,12 @@ class Call {
     if (ct.starts_with("application/apply-patch+yaml") && r_.sub != "scale") return apply();
     bool json_patch = ct.starts_with("application/json-patch+json");
     bool strategic = ct.starts_with("application/strategic-merge-patch+json");
+    if (strategic && t_.custom) {
+      return send_error(w_, 415, "UnsupportedMediaType",
+                        "the body of the request was in an unknown format - accepted media types "
+                        "include: application/json-patch+json, application/merge-patch+json, "
+                        "application/apply-patch+yaml");
+    }
     if (!json_patch && !strategic && !ct.starts_with("application/merge-patch+json")) {
       return send_error(w_, 415, "UnsupportedMediaType",
                         "the body of the request was in an unknown format - accepted media "
@@ -877,12 +902,20 @@ class Call {
     if (dry_run()) return send_json(w_, 200, o);
     if (t_.kind == "Namespace") {
       // Without the namespace controller yet, a namespace goes with everything in it at once.
-      for (const auto& type : builtin_resources()) {
+      for (const auto& type : *catalog_.types()) {
         if (!type.namespaced) continue;
         auto in = store_.list(datastore::Range::prefix(type.key_prefix() + r_.name + "/"), {});
         if (!in) return fail_store(in.error());
         for (const auto& kv : in->kvs) (void)store_.remove(kv.key, kv.mod_revision);
       }
+    }
+    if (is_crd()) {
+      // Custom resources go with their definition.
+      std::string prefix = "/registry/" + o["spec"].value("group", "") + "/" +
+                           o["spec"]["names"].value("plural", "") + "/";
+      auto all = store_.list(datastore::Range::prefix(prefix), {});
+      if (!all) return fail_store(all.error());
+      for (const auto& kv : all->kvs) (void)store_.remove(kv.key, kv.mod_revision);
     }
     auto res = store_.remove(key(r_.name), (*old)->mod_revision);
     if (!res) return fail_store(res.error());
@@ -914,6 +947,7 @@ class Call {
   }
 
   datastore::Backend& store_;
+  const Catalog& catalog_;
   std::shared_ptr<WatchRegistry> watches_;
   const ServerRequest& req_;
   const ResourceRequest& r_;
@@ -925,7 +959,8 @@ class Call {
 
 }  // namespace
 
-std::optional<ResourceRequest> parse_resource_path(const std::string& path) {
+std::optional<ResourceRequest> parse_resource_path(const std::string& path,
+                                                   std::shared_ptr<const ResourceTypes> types) {
   std::vector<std::string> seg;
   for (auto s : core::split(path, '/')) {
     if (!s.empty()) seg.emplace_back(s);
@@ -945,8 +980,10 @@ std::optional<ResourceRequest> parse_resource_path(const std::string& path) {
   std::vector<std::string> rest(seg.begin() + i, seg.end());
   if (rest.empty()) return std::nullopt;
   ResourceRequest r;
+  r.types = types;
   if (rest[0] == "namespaces" && rest.size() >= 3) {
-    if (const ResourceType* t = find_resource(group, version, rest[2]); t && t->namespaced) {
+    if (const ResourceType* t = find_resource(*types, group, version, rest[2]);
+        t && t->namespaced) {
       r.type = t;
       r.ns = rest[1];
       if (rest.size() > 3) r.name = rest[3];
@@ -955,7 +992,7 @@ std::optional<ResourceRequest> parse_resource_path(const std::string& path) {
       return r;
     }
   }
-  r.type = find_resource(group, version, rest[0]);
+  r.type = find_resource(*types, group, version, rest[0]);
   if (!r.type) return std::nullopt;
   if (rest.size() > 1) r.name = rest[1];
   if (rest.size() > 2) r.sub = rest[2];
@@ -963,14 +1000,17 @@ std::optional<ResourceRequest> parse_resource_path(const std::string& path) {
   return r;
 }
 
-Rest::Rest(datastore::Backend& store, std::chrono::milliseconds bookmark_interval)
-    : store_(store), watches_(std::make_shared<WatchRegistry>(bookmark_interval)) {}
+Rest::Rest(datastore::Backend& store, const Catalog& catalog,
+           std::chrono::milliseconds bookmark_interval)
+    : store_(store),
+      catalog_(catalog),
+      watches_(std::make_shared<WatchRegistry>(bookmark_interval)) {}
 
 // Watches end before the datastore they subscribe to.
 Rest::~Rest() { watches_->clear(); }
 
 void Rest::serve(const ServerRequest& req, const ResourceRequest& r, ResponseWriter& w) const {
-  Call(store_, watches_, req, r, w).run();
+  Call(store_, catalog_, watches_, req, r, w).run();
 }
 
 core::Result<void> Rest::seed(const std::string& service_ip, int https_port) const {

@@ -10,12 +10,14 @@
 #include <string>
 
 #include "core/http/server.h"
+#include "k3s/apiserver/catalog.h"
 #include "k3s/apiserver/resources.h"
 #include "k3s/datastore/backend.h"
 
 namespace k3s::apiserver {
 
 struct ResourceRequest {
+  std::shared_ptr<const ResourceTypes> types;  // keeps `type` alive
   const ResourceType* type = nullptr;
   std::string ns;    // "" for cluster-scoped types or all-namespace lists
   std::string name;  // "" for collection requests
@@ -28,7 +30,7 @@ class WatchRegistry;
 class Rest {
  public:
   // Watches that allow bookmarks get one every bookmark_interval (upstream: about a minute).
-  explicit Rest(datastore::Backend& store,
+  explicit Rest(datastore::Backend& store, const Catalog& catalog,
                 std::chrono::milliseconds bookmark_interval = std::chrono::seconds(60));
   ~Rest();
   void serve(const core::http::ServerRequest& req, const ResourceRequest& r,
@@ -39,11 +41,13 @@ class Rest {
 
  private:
   datastore::Backend& store_;
+  const Catalog& catalog_;
   std::shared_ptr<WatchRegistry> watches_;
 };
 
 // Parses "/api/v1/..." and "/apis/<g>/<v>/..." into a resource request; nullopt when the path
 // names no known resource.
-std::optional<ResourceRequest> parse_resource_path(const std::string& path);
+std::optional<ResourceRequest> parse_resource_path(const std::string& path,
+                                                   std::shared_ptr<const ResourceTypes> types);
 
 }  // namespace k3s::apiserver

@@ -5,6 +5,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+#include "core/base/strings.h"
 #include "core/base/time.h"
 #include "k3s/apiserver/scale.h"
 
@@ -14,8 +15,8 @@ namespace {
 using json = nlohmann::json;
 
 struct Column {
-  const char* name;
-  const char* type;  // "string" or "integer"
+  std::string name;
+  std::string type;  // "string", "integer", "date" ...
   int priority;      // 1: -o wide only
   std::function<json(const json&, int64_t)> cell;
 };
@@ -92,6 +93,69 @@ std::string node_address(const json& n, const char* type) {
 std::string containers(const json& o, const char* field) {
   return join(at(o, {"spec", "template", "spec", "containers"}),
               [&](const json& c) { return str(at(c, {field}), ""); });
+}
+
+// A CRD printer column's JSONPath (".spec.replicas", ".status.conditions[0].type",
+// ".status.conditions[?(@.type==\"Ready\")].status"); null when it selects nothing.
+json json_path(const json& o, const std::string& path) {
+  const json* cur = &o;
+  size_t i = 0;
+  while (cur && i < path.size()) {
+    if (path[i] == '.') {
+      size_t end = path.find_first_of(".[", i + 1);
+      std::string key = path.substr(i + 1, end == std::string::npos ? end : end - i - 1);
+      cur = cur->is_object() && cur->contains(key) ? &(*cur)[key] : nullptr;
+      i = end == std::string::npos ? path.size() : end;
+    } else if (path[i] == '[') {
+      size_t end = path.find(']', i);
+      if (end == std::string::npos || !cur->is_array()) return nullptr;
+      std::string inner = path.substr(i + 1, end - i - 1);
+      const json* next = nullptr;
+      if (inner.starts_with("?(@.") && inner.ends_with(")") &&
+          inner.find("==") != std::string::npos) {
+        size_t eq = inner.find("==");
+        std::string field = inner.substr(4, eq - 4);
+        std::string want = inner.substr(eq + 2, inner.size() - eq - 3);
+        if (want.size() >= 2 && (want[0] == '"' || want[0] == '\''))
+          want = want.substr(1, want.size() - 2);
+        for (const auto& e : *cur) {
+          if (e.is_object() && e.contains(field) && str(e[field], "") == want) {
+            next = &e;
+            break;
+          }
+        }
+      } else if (auto n = core::parse_u64(inner); n && *n < cur->size()) {
+        next = &(*cur)[*n];
+      }
+      cur = next;
+      i = end + 1;
+    } else {
+      return nullptr;
+    }
+  }
+  return cur ? *cur : json();
+}
+
+// A custom resource's columns: Name, then its printer columns (Age when it has none).
+std::vector<Column> custom_columns(const ResourceType& t) {
+  std::vector<Column> cols = {{"Name", "string", 0, [](const json& o, int64_t) {
+                                 return str(at(o, {"metadata", "name"}));
+                               }}};
+  if (t.columns.empty()) {
+    cols.push_back(
+        {"Age", "string", 0, [](const json& o, int64_t now) { return json(age(o, now)); }});
+  }
+  for (const auto& pc : t.columns) {
+    cols.push_back({pc.name, pc.type, pc.priority, [pc](const json& o, int64_t now) -> json {
+                      json v = json_path(o, pc.json_path);
+                      if (pc.type == "date" && v.is_string()) {
+                        auto t = core::parse_rfc3339(v.get<std::string>());
+                        return t ? json(human_age(now - *t)) : v;
+                      }
+                      return v;
+                    }});
+  }
+  return cols;
 }
 
 std::vector<Column> columns(const std::string& kind) {
@@ -444,13 +508,13 @@ std::string human_age(int64_t s) {
 
 json make_table(const ResourceType& type, const std::vector<json>& objects, const std::string& rv,
                 const std::string& cont, int64_t now, bool with_columns) {
-  std::vector<Column> cols = columns(type.kind);
+  std::vector<Column> cols = type.custom ? custom_columns(type) : columns(type.kind);
   json defs = json::array();
   if (with_columns) {
     for (const auto& c : cols) {
       defs.push_back({{"name", c.name},
                       {"type", c.type},
-                      {"format", std::string(c.name) == "Name" ? "name" : ""},
+                      {"format", c.name == "Name" ? "name" : ""},
                       {"description", ""},
                       {"priority", c.priority}});
     }

@@ -12,7 +12,7 @@ namespace {
 using json = nlohmann::json;
 
 json cells_of(const char* group, const char* resource, const json& obj, int64_t now) {
-  const ResourceType* t = find_resource(group, "v1", resource);
+  const ResourceType* t = find_resource(builtin_resources(), group, "v1", resource);
   EXPECT_NE(t, nullptr);
   return make_table(*t, {obj}, "5", "", now)["rows"][0]["cells"];
 }
@@ -75,7 +75,7 @@ TEST(Tables, UpstreamColumnsForCommonKinds) {
       {"metadata", meta},
       {"spec", {{"replicas", 3}}},
       {"status", {{"readyReplicas", 2}, {"updatedReplicas", 3}, {"availableReplicas", 2}}}};
-  const ResourceType* d = find_resource("apps", "v1", "deployments");
+  const ResourceType* d = find_resource(builtin_resources(), "apps", "v1", "deployments");
   json t = make_table(*d, {deploy}, "5", "", now);
   EXPECT_EQ(t["rows"][0]["cells"][1], "2/3");
   std::vector<std::string> names;

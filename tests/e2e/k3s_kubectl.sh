@@ -160,7 +160,7 @@ assert [e["type"] for e in events] == ["ADDED"] and events[0]["object"]["metadat
 
 # --- strategic merge: apply (configured, unchanged), patch, edit, set image, rollout restart,
 # cordon; the scale subresource; server-side apply; protobuf bodies from kubectl's generators;
-# RBAC and `kubectl auth can-i` for a user with a certificate
+# CRDs and custom resources; RBAC and `kubectl auth can-i` for a user with a certificate
 cat > "$WORK/web.yaml" <<'YAML'
 apiVersion: apps/v1
 kind: Deployment
@@ -256,6 +256,43 @@ expect_ok k apply --server-side -f "$WORK/csa.yaml"
 grep -q "configmap/csa serverside-applied" "$WORK/last.out" || fail "migration to server-side: $(cat "$WORK/last.out")"
 expect_ok k get cm csa -o jsonpath='{.metadata.managedFields[*].manager}'
 [ "$(cat "$WORK/last.out")" = "kubectl-last-applied kubectl" ] || fail "managers after migration: $(cat "$WORK/last.out")"
+
+# --- CRDs: established at once, custom resources with printer columns, gone with the CRD ---------
+cat > "$WORK/crd.yaml" <<'YAML'
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget, shortNames: [wd]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+    additionalPrinterColumns:
+    - {name: Size, type: integer, jsonPath: .spec.size}
+    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
+YAML
+printf 'apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 3}\n' > "$WORK/cr.yaml"
+expect_ok k apply -f "$WORK/crd.yaml"
+expect_ok k wait --for condition=established --timeout=10s crd/widgets.example.com
+expect_ok k apply -f "$WORK/cr.yaml"
+grep -q "widget.example.com/w1 created" "$WORK/last.out" || fail "CR create: $(cat "$WORK/last.out")"
+sed -i 's/size: 3/size: 4/' "$WORK/cr.yaml"
+expect_ok k apply -f "$WORK/cr.yaml"
+grep -q "widget.example.com/w1 configured" "$WORK/last.out" || fail "CR apply (merge patch): $(cat "$WORK/last.out")"
+expect_ok k get wd
+head -1 "$WORK/last.out" | grep -Eq '^NAME +SIZE +AGE$' || fail "printer columns: $(cat "$WORK/last.out")"
+grep -Eq '^w1 +4 +[0-9]+s$' "$WORK/last.out" || fail "printer column values: $(cat "$WORK/last.out")"
+expect_fail 'application/strategic-merge-patch+json is not supported by example.com/v1, Kind=Widget' \
+  k patch widget w1 -p '{"spec":{"size":5}}'
+expect_ok k delete crd widgets.example.com
+expect_ok k apply -f "$WORK/crd.yaml"
+expect_ok k wait --for condition=established --timeout=10s crd/widgets.example.com
+expect_ok k get widgets -o name
+[ -z "$(cat "$WORK/last.out")" ] || fail "custom resources outlived their CRD: $(cat "$WORK/last.out")"
 
 # --- RBAC: a user whose certificate this test issues from the cluster's client CA ---------------
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/O=devs/CN=alice" \
