@@ -40,6 +40,8 @@ void add_crd(const json& crd, ResourceTypes& out) {
     const json& subs = v.value("subresources", json::object());
     if (subs.contains("scale")) t.subresources.push_back("scale");
     if (subs.contains("status")) t.subresources.push_back("status");
+    if (v.contains("schema") && v["schema"].contains("openAPIV3Schema"))
+      t.schema = std::make_shared<const json>(v["schema"]["openAPIV3Schema"]);
     for (const auto& c : v.value("additionalPrinterColumns", json::array())) {
       t.columns.push_back({c.value("name", ""), c.value("type", "string"), c.value("jsonPath", ""),
                            c.value("description", ""), c.value("priority", 0)});

@@ -2,6 +2,8 @@
 // and categories as upstream's discovery lists them. Static data; thread-safe.
 #pragma once
 
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,9 +25,10 @@ struct ResourceType {
   bool namespaced = true;
   std::vector<std::string> short_names;
   std::vector<std::string> categories;
-  std::vector<std::string> subresources;  // "status", "scale"
-  bool custom = false;                    // defined by a CustomResourceDefinition
-  std::vector<PrinterColumn> columns;     // custom resources: additionalPrinterColumns
+  std::vector<std::string> subresources;         // "status", "scale"
+  bool custom = false;                           // defined by a CustomResourceDefinition
+  std::vector<PrinterColumn> columns;            // custom resources: additionalPrinterColumns
+  std::shared_ptr<const nlohmann::json> schema;  // custom resources: openAPIV3Schema, if any
 
   std::string group_version() const { return group.empty() ? version : group + "/" + version; }
   // "deployments.apps", "pods": how errors name the resource.

@@ -16,6 +16,7 @@
 #include "core/serde/json.h"
 #include "k3s/apiserver/apiserver.h"
 #include "k3s/apiserver/apply.h"
+#include "k3s/apiserver/crd_schema.h"
 #include "k3s/apiserver/protobuf.h"
 #include "k3s/apiserver/rbac.h"
 #include "k3s/apiserver/scale.h"
@@ -620,8 +621,8 @@ class Call {
 
   // Stores a new object that conform() accepted.
   void create_object(json o) {
+    if (!accept_crd(o, json()) || !check_schema(o)) return;
     track_fields(json(), o);
-    if (!accept_crd(o, json())) return;
     json& md = o["metadata"];
     if (!md.contains("name") || md["name"].get<std::string>().empty()) {
       if (md.contains("generateName")) {
@@ -686,7 +687,7 @@ class Call {
     }
     if (t_.kind == "Namespace" && prev.contains("status")) o["status"] = prev["status"];
     defaults(o);
-    if (!accept_crd(o, prev.value("status", json()))) return;
+    if (!accept_crd(o, prev.value("status", json())) || !check_schema(o)) return;
     track_fields(prev, o);
     json cmp = o;
     cmp["metadata"]["resourceVersion"] = prev["metadata"]["resourceVersion"];
@@ -722,16 +723,14 @@ class Call {
 
   // fieldValidation: Strict refuses fields upstream's schema lacks (400, upstream's message);
   // Warn (the default) and Ignore accept them, Warn with a Warning header per field.
-  bool validate_fields(const json& o) {
+  bool report_unknown(const std::vector<std::string>& unknown) {
     std::string mode = q_.count("fieldValidation") ? q_["fieldValidation"] : "Warn";
     if (mode != "Strict" && mode != "Warn" && mode != "Ignore") {
       send_error(w_, 400, "BadRequest",
                  "Invalid fieldValidation: " + mode + ", valid values are Strict, Warn and Ignore");
       return false;
     }
-    if (mode == "Ignore" || t_.custom) return true;
-    std::vector<std::string> unknown = unknown_fields(o, t_.kind);
-    if (unknown.empty()) return true;
+    if (mode == "Ignore" || unknown.empty()) return true;
     if (mode == "Warn") {
       for (const auto& f : unknown)
         w_.add_header("Warning", "299 - \"unknown field \\\"" + f + "\\\"\"");
@@ -740,10 +739,46 @@ class Call {
     std::string list;
     for (const auto& f : unknown)
       list += (list.empty() ? "" : ", ") + ("unknown field \"" + f + "\"");
-    send_error(
-        w_, 400, "BadRequest",
-        fmt::format("{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
-                    t_.kind, t_.version, t_.kind, list));
+    send_error(w_, 400, "BadRequest",
+               fmt::format("{} in version \"{}\" cannot be handled as a {}: strict decoding "
+                           "error: {}",
+                           t_.kind, t_.version, t_.kind, list));
+    return false;
+  }
+
+  // Built-in kinds against the protobuf schema; custom resources are checked against their
+  // CRD's schema as they are written (check_schema).
+  bool validate_fields(const json& o) {
+    return report_unknown(t_.custom ? std::vector<std::string>{} : unknown_fields(o, t_.kind));
+  }
+
+  // A custom resource defaulted, pruned and validated against its CRD's schema.
+  bool check_schema(json& o) {
+    if (!t_.custom || !t_.schema) return true;
+    SchemaCheck c = check_custom_resource(o, *t_.schema);
+    if (!report_unknown(c.pruned)) return false;
+    if (c.errors.empty()) return true;
+    std::string name = o["metadata"].value("name", "");
+    json causes = json::array();
+    for (const auto& e : c.errors) {
+      causes.push_back(
+          {{"reason", "FieldValueInvalid"}, {"message", e}, {"field", e.substr(0, e.find(':'))}});
+    }
+    std::string list = c.errors.size() == 1 ? c.errors[0] : "[" + [&] {
+      std::string joined;
+      for (const auto& e : c.errors) joined += (joined.empty() ? "" : ", ") + e;
+      return joined;
+    }() + "]";
+    json status = {
+        {"kind", "Status"},
+        {"apiVersion", "v1"},
+        {"metadata", json::object()},
+        {"status", "Failure"},
+        {"message", fmt::format("{}.{} \"{}\" is invalid: {}", t_.kind, t_.group, name, list)},
+        {"reason", "Invalid"},
+        {"details", {{"name", name}, {"group", t_.group}, {"kind", t_.kind}, {"causes", causes}}},
+        {"code", 422}};
+    send_json(w_, 422, status);
     return false;
   }
 
