@@ -227,8 +227,8 @@ void ApiServer::discovery(const core::http::ServerRequest& req, const ResourceTy
   std::optional<nlohmann::json> doc;
   if (path.starts_with("/api/")) doc = resource_list(types, path.substr(5));
   if (path.starts_with("/apis/")) doc = resource_list(types, path.substr(6));
-  if (path == "/openapi/v3") doc = openapi_root();
-  if (path.starts_with("/openapi/v3/")) doc = openapi_document(path.substr(12));
+  if (path == "/openapi/v3") doc = openapi_root(types);
+  if (path.starts_with("/openapi/v3/")) doc = openapi_document(types, path.substr(12));
   if (doc) return send_json(w, 200, core::dump_json(*doc));
   send_status(w, 404, "NotFound", "the server could not find the requested resource");
 }

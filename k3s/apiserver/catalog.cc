@@ -38,7 +38,13 @@ void add_crd(const json& crd, ResourceTypes& out) {
     t.categories = strings(names, "categories");
     t.custom = true;
     const json& subs = v.value("subresources", json::object());
-    if (subs.contains("scale")) t.subresources.push_back("scale");
+    if (subs.contains("scale")) {
+      t.subresources.push_back("scale");
+      const json& scale = subs["scale"];
+      t.scale.spec_replicas = scale.value("specReplicasPath", ".spec.replicas");
+      t.scale.status_replicas = scale.value("statusReplicasPath", ".status.replicas");
+      t.scale.selector = scale.value("labelSelectorPath", "");
+    }
     if (subs.contains("status")) t.subresources.push_back("status");
     if (v.contains("schema") && v["schema"].contains("openAPIV3Schema"))
       t.schema = std::make_shared<const json>(v["schema"]["openAPIV3Schema"]);

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/base/strings.h"
 #include "k3s/apiserver/resources.h"
 
 namespace k3s::apiserver {
@@ -27,10 +28,16 @@ json sub_verbs(const std::string& sub) {
   return {"get", "patch", "update"};
 }
 
-std::string gv_hash(const std::string& gv) {
-  // Changes whenever the served types change: the resource table is compiled in.
-  size_t h = std::hash<std::string>{}(gv + std::to_string(builtin_resources().size()));
-  return fmt::format("{:016X}", h);
+// Changes whenever the types served in a group version change, so kubectl refetches.
+std::string gv_hash(const ResourceTypes& types, const std::string& gv_path) {
+  std::string seen = gv_path;
+  for (const auto& t : types) {
+    std::string p = t.group.empty() ? "api/" + t.version : "apis/" + t.group + "/" + t.version;
+    if (p != gv_path) continue;
+    seen += "|" + t.resource + (t.schema ? t.schema->dump() : "");
+    for (const auto& s : t.subresources) seen += "/" + s;
+  }
+  return fmt::format("{:016X}", std::hash<std::string>{}(seen));
 }
 
 }  // namespace
@@ -130,26 +137,37 @@ std::optional<json> resource_list(const ResourceTypes& types, const std::string&
               {"resources", resources}};
 }
 
-json openapi_root() {
+json openapi_root(const ResourceTypes& types) {
   json paths = json::object();
-  for (const auto& [group, versions] : api_groups(builtin_resources())) {
+  for (const auto& [group, versions] : api_groups(types)) {
     for (const auto& v : versions) {
       std::string p = group.empty() ? "api/" + v : "apis/" + group + "/" + v;
-      paths[p] = {{"serverRelativeURL", "/openapi/v3/" + p + "?hash=" + gv_hash(p)}};
+      paths[p] = {{"serverRelativeURL", "/openapi/v3/" + p + "?hash=" + gv_hash(types, p)}};
     }
   }
   return {{"paths", paths}};
 }
 
-std::optional<json> openapi_document(const std::string& gv_path) {
+std::optional<json> openapi_document(const ResourceTypes& types, const std::string& gv_path) {
   json paths = json::object();
+  json schemas = json::object();
   const json patch_types = {{"application/json-patch+json", json::object()},
                             {"application/merge-patch+json", json::object()},
                             {"application/strategic-merge-patch+json", json::object()},
                             {"application/apply-patch+yaml", json::object()}};
-  for (const auto& t : builtin_resources()) {
+  for (const auto& t : types) {
     std::string p = t.group.empty() ? "api/" + t.version : "apis/" + t.group + "/" + t.version;
     if (p != gv_path) continue;
+    json gvk = {{"group", t.group}, {"version", t.version}, {"kind", t.kind}};
+    if (t.schema) {
+      // Named like upstream's CRD schemas: the reversed group, the version, the kind.
+      std::string name;
+      for (auto part : core::split(t.group, '.'))
+        name = std::string(part) + (name.empty() ? "" : "." + name);
+      json schema = *t.schema;
+      schema["x-kubernetes-group-version-kind"] = json::array({gvk});
+      schemas[name + "." + t.version + "." + t.kind] = schema;
+    }
     std::string item =
         "/" + p + (t.namespaced ? "/namespaces/{namespace}/" : "/") + t.resource + "/{name}";
     paths[item] = {
@@ -164,7 +182,7 @@ std::optional<json> openapi_document(const std::string& gv_path) {
   if (paths.empty()) return std::nullopt;
   return json{{"openapi", "3.0.0"},
               {"info", {{"title", "Kubernetes"}, {"version", "v1.32.4+k3s1"}}},
-              {"components", {{"schemas", json::object()}}},
+              {"components", {{"schemas", schemas}}},
               {"paths", paths}};
 }
 

@@ -24,8 +24,9 @@ nlohmann::json legacy_group_list(const ResourceTypes& types);
 // nullopt for an unknown group-version ("v1" for the core group, else "group/version").
 std::optional<nlohmann::json> resource_list(const ResourceTypes& types,
                                             const std::string& group_version);
-// Built-in groups only: kubectl validates custom resources through the CRD list.
-nlohmann::json openapi_root();
-std::optional<nlohmann::json> openapi_document(const std::string& gv_path);  // "api/v1"
+// Every group version; custom resources' documents carry their CRD's schema (kubectl explain).
+nlohmann::json openapi_root(const ResourceTypes& types);
+std::optional<nlohmann::json> openapi_document(const ResourceTypes& types,
+                                               const std::string& gv_path);  // "api/v1"
 
 }  // namespace k3s::apiserver

@@ -16,6 +16,13 @@ struct PrinterColumn {
   int priority = 0;
 };
 
+// Where the scale subresource reads and writes (a CRD may name other paths).
+struct ScalePaths {
+  std::string spec_replicas = ".spec.replicas";
+  std::string status_replicas = ".status.replicas";
+  std::string selector;  // "" for built-ins: the selector is spec.selector
+};
+
 struct ResourceType {
   std::string group;  // "" for the core group
   std::string version;
@@ -25,10 +32,11 @@ struct ResourceType {
   bool namespaced = true;
   std::vector<std::string> short_names;
   std::vector<std::string> categories;
-  std::vector<std::string> subresources;         // "status", "scale"
-  bool custom = false;                           // defined by a CustomResourceDefinition
-  std::vector<PrinterColumn> columns;            // custom resources: additionalPrinterColumns
-  std::shared_ptr<const nlohmann::json> schema;  // custom resources: openAPIV3Schema, if any
+  std::vector<std::string> subresources;  // "status", "scale"
+  bool custom = false;                    // defined by a CustomResourceDefinition
+  std::vector<PrinterColumn> columns;     // custom resources: additionalPrinterColumns
+  std::shared_ptr<const nlohmann::json> schema;
+  ScalePaths scale;  // custom resources: openAPIV3Schema, if any
 
   std::string group_version() const { return group.empty() ? version : group + "/" + version; }
   // "deployments.apps", "pods": how errors name the resource.

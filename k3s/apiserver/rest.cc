@@ -297,7 +297,7 @@ class Call {
   std::string key(const std::string& name) const { return t_.key(r_.ns, name); }
 
   // The object as this request's subresource shows it: the Scale for /scale.
-  json view(const json& object) const { return r_.sub == "scale" ? to_scale(object) : object; }
+  json view(const json& object) const { return r_.sub == "scale" ? to_scale(t_, object) : object; }
 
   // The object to store when `changed` (as view() showed it) is written over `prev`: /status
   // changes only the status, /scale only spec.replicas, and the main resource of a kind with a
@@ -310,7 +310,7 @@ class Call {
     if (r_.sub == "status") {
       out["status"] = changed.value("status", json::object());
     } else if (r_.sub == "scale") {
-      out["spec"]["replicas"] = changed["spec"].value("replicas", 0);
+      out = from_scale(t_, std::move(out), changed["spec"].value("replicas", int64_t{0}));
     } else {
       out = std::move(changed);
       if (has_status && prev.contains("status")) out["status"] = prev["status"];
@@ -761,8 +761,16 @@ class Call {
     std::string name = o["metadata"].value("name", "");
     json causes = json::array();
     for (const auto& e : c.errors) {
-      causes.push_back(
-          {{"reason", "FieldValueInvalid"}, {"message", e}, {"field", e.substr(0, e.find(':'))}});
+      // "spec.size: Invalid value: ..." is the field, then the cause's message.
+      size_t colon = e.find(": ");
+      std::string field = e.substr(0, colon);
+      std::string reason = e.find(": Required value") != std::string::npos ? "FieldValueRequired"
+                           : e.find(": Unsupported value") != std::string::npos
+                               ? "FieldValueNotSupported"
+                               : "FieldValueInvalid";
+      causes.push_back({{"reason", reason},
+                        {"message", colon == std::string::npos ? e : e.substr(colon + 2)},
+                        {"field", field}});
     }
     std::string list = c.errors.size() == 1 ? c.errors[0] : "[" + [&] {
       std::string joined;

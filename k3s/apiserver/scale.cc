@@ -1,5 +1,7 @@
 #include "k3s/apiserver/scale.h"
 
+#include "core/base/strings.h"
+
 namespace k3s::apiserver {
 
 using json = nlohmann::json;
@@ -28,21 +30,52 @@ std::string format_label_selector(const json& selector) {
   return out;
 }
 
-json to_scale(const json& object) {
+namespace {
+
+// The value at a simple JSONPath (".spec.replicas"), or null.
+json at_path(const json& o, const std::string& path) {
+  const json* cur = &o;
+  for (auto part : core::split(path, '.')) {
+    if (part.empty()) continue;
+    std::string k(part);
+    if (!cur->is_object() || !cur->contains(k)) return nullptr;
+    cur = &(*cur)[k];
+  }
+  return *cur;
+}
+
+}  // namespace
+
+json to_scale(const ResourceType& type, const json& object) {
   const json& md = object.value("metadata", json::object());
   json meta = json::object();
   for (const char* k : {"name", "namespace", "uid", "resourceVersion", "creationTimestamp"}) {
     if (md.contains(k)) meta[k] = md[k];
   }
-  const json& spec = object.value("spec", json::object());
-  const json& status = object.value("status", json::object());
+  json spec_replicas = at_path(object, type.scale.spec_replicas);
+  json status_replicas = at_path(object, type.scale.status_replicas);
+  json selector = type.scale.selector.empty()
+                      ? json(format_label_selector(at_path(object, ".spec.selector")))
+                      : at_path(object, type.scale.selector);
   return {{"kind", "Scale"},
           {"apiVersion", "autoscaling/v1"},
           {"metadata", meta},
-          {"spec", {{"replicas", spec.value("replicas", 1)}}},
+          {"spec",
+           {{"replicas", spec_replicas.is_number() ? spec_replicas : json(type.custom ? 0 : 1)}}},
           {"status",
-           {{"replicas", status.value("replicas", 0)},
-            {"selector", format_label_selector(spec.value("selector", json()))}}}};
+           {{"replicas", status_replicas.is_number() ? status_replicas : json(0)},
+            {"selector", selector.is_string() ? selector : json("")}}}};
+}
+
+json from_scale(const ResourceType& type, json object, int64_t replicas) {
+  json* cur = &object;
+  for (auto part : core::split(type.scale.spec_replicas, '.')) {
+    if (part.empty()) continue;
+    json& next = (*cur)[std::string(part)];
+    cur = &next;
+  }
+  *cur = replicas;
+  return object;
 }
 
 }  // namespace k3s::apiserver
