@@ -15,6 +15,7 @@
 #include "core/crypto/x509.h"
 #include "core/serde/json.h"
 #include "k3s/apiserver/apiserver.h"
+#include "k3s/apiserver/admission.h"
 #include "k3s/apiserver/apply.h"
 #include "k3s/apiserver/crd_schema.h"
 #include "k3s/apiserver/protobuf.h"
@@ -656,6 +657,9 @@ class Call {
       return send_json(w_, 422, status);
     }
     if (!namespace_exists()) return;
+    if (auto denied = admit_create(store_, t_, r_.ns, o)) {
+      return send_error(w_, denied->code, denied->reason, denied->message);
+    }
     md["uid"] = new_uid();
     md["creationTimestamp"] = core::format_rfc3339(core::system_now());
     if (o.contains("spec")) md["generation"] = 1;

@@ -1,0 +1,32 @@
+// The admission steps upstream always runs, for what users set: NamespaceLifecycle (no new
+// objects in a terminating namespace), ServiceAccount defaulting of pods, LimitRanger (container
+// defaults from LimitRanges, their minimums and maximums) and ResourceQuota (object counts and
+// cpu/memory requests and limits against each quota's hard limits, with the quota's status
+// brought up to date). Runs before an object is created; thread-safe as the backend is.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "k3s/apiserver/resources.h"
+#include "k3s/datastore/backend.h"
+
+namespace k3s::apiserver {
+
+struct AdmissionDenied {
+  int code = 403;
+  std::string reason = "Forbidden";
+  std::string message;
+};
+
+// Admits (and may default) `object`, a new object of `type` in namespace `ns`. Returns why not.
+std::optional<AdmissionDenied> admit_create(datastore::Backend& store, const ResourceType& type,
+                                            const std::string& ns, nlohmann::json& object);
+
+// A Kubernetes quantity ("500m", "1.5", "128Mi", "1G", "2e3") in base units; nullopt when
+// malformed.
+std::optional<double> parse_quantity(const std::string& text);
+
+}  // namespace k3s::apiserver
