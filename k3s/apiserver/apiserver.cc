@@ -126,7 +126,10 @@ void ApiServer::handle(const core::http::ServerRequest& request,
     std::string group;
     bool write;
     ~Invalidate() {
-      if (write && group == "rbac.authorization.k8s.io") api.authorizer_.invalidate();
+      if (write && group == "rbac.authorization.k8s.io") {
+        (void)aggregate_cluster_roles(api.store_);
+        api.authorizer_.invalidate();
+      }
       if (write && group == "apiextensions.k8s.io") api.catalog_.invalidate();
     }
   } invalidate{*this, a.group, request.method != "GET"};

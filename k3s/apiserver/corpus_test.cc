@@ -7,7 +7,8 @@
 //     expect: {status, headers: {}, body: <subset>, events: [<subset>...], absent: [paths]}
 //     capture: {var: dotted.path}        # used later as ${var} in paths, headers and bodies
 // Body matching is by subset: objects match when every expected key matches, arrays element by
-// element with equal length; "$any" matches any present value and "$re:<regex>" a string. A
+// element with equal length ({$contains: [...]}: each listed element matches one of the list's);
+// "$any" matches any present value and "$re:<regex>" a string. A
 // watch answers newline-separated events; `events` matches them in order (timeoutSeconds ends
 // the stream).
 #include <dirent.h>
@@ -92,6 +93,16 @@ std::string differs(const json& expected, const json& actual, const std::string&
         return "";
       return where + ": " + actual.dump() + " does not match /" + e.substr(4) + "/";
     }
+  }
+  if (expected.is_object() && expected.size() == 1 && expected.contains("$contains")) {
+    if (!actual.is_array()) return where + ": expected a list, got " + actual.dump().substr(0, 200);
+    for (const auto& want : expected["$contains"]) {
+      bool found = std::any_of(actual.begin(), actual.end(), [&](const json& have) {
+        return differs(want, have, where).empty();
+      });
+      if (!found) return where + ": no element matches " + want.dump();
+    }
+    return "";
   }
   if (expected.is_object()) {
     if (!actual.is_object()) return where + ": expected an object, got " + actual.dump();

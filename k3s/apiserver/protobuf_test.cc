@@ -70,10 +70,10 @@ TEST(Protobuf, RefusesWhatItCannotRead) {
             core::Errc::kInvalid);
   EXPECT_EQ(decode_protobuf_object(good.substr(0, good.size() - 3)).error().code(),
             core::Errc::kInvalid);
-  auto other = decode_protobuf_object(body("scheduling.k8s.io/v1", "PriorityClass", cm));
+  auto other = decode_protobuf_object(body("storage.k8s.io/v1", "StorageClass", cm));
   ASSERT_FALSE(other);
   EXPECT_EQ(other.error().code(), core::Errc::kUnsupported);
-  EXPECT_NE(other.error().message().find("scheduling.k8s.io/v1, Kind=PriorityClass"),
+  EXPECT_NE(other.error().message().find("storage.k8s.io/v1, Kind=StorageClass"),
             std::string::npos);
 }
 

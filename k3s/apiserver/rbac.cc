@@ -194,6 +194,42 @@ std::vector<json> default_rbac_objects() {
   return out;
 }
 
+core::Result<void> aggregate_cluster_roles(datastore::Backend& store) {
+  // A few passes settle chains such as view -> edit -> admin.
+  for (int pass = 0; pass < 5; ++pass) {
+    auto listed = K3A_TRY(store.list(datastore::Range::prefix("/registry/clusterroles/"), {}));
+    std::map<std::string, std::pair<datastore::KeyValue, json>> roles;
+    for (const auto& kv : listed.kvs) {
+      json o = json::parse(kv.value, nullptr, false);
+      if (o.is_object()) roles[o["metadata"].value("name", "")] = {kv, o};
+    }
+    bool changed = false;
+    for (auto& [name, entry] : roles) {
+      json& role = entry.second;
+      if (!role.contains("aggregationRule") || !role["aggregationRule"].is_object()) continue;
+      json rules = json::array();
+      json selectors = role["aggregationRule"].value("clusterRoleSelectors", json::array());
+      for (const auto& [other, other_entry] : roles) {
+        if (other == name) continue;
+        json labels = other_entry.second["metadata"].value("labels", json::object());
+        bool matched = std::any_of(selectors.begin(), selectors.end(),
+                                   [&](const json& sel) { return selects(sel, labels); });
+        if (!matched) continue;
+        for (const auto& r : other_entry.second.value("rules", json::array())) {
+          if (std::find(rules.begin(), rules.end(), r) == rules.end()) rules.push_back(r);
+        }
+      }
+      if (role.value("rules", json::array()) == rules) continue;
+      role["rules"] = rules;
+      auto w =
+          K3A_TRY(store.update(entry.first.key, core::dump_json(role), entry.first.mod_revision));
+      changed = changed || w.succeeded;
+    }
+    if (!changed) break;
+  }
+  return {};
+}
+
 Authorizer::Authorizer(datastore::Backend& store) : store_(store) {}
 Authorizer::~Authorizer() = default;
 

@@ -40,6 +40,11 @@ struct Decision {
 // in API group "" in the namespace "default"`.
 std::string forbidden_message(const std::string& user, const Attributes& a);
 
+// What upstream's clusterrole-aggregation controller does: every ClusterRole with an
+// aggregationRule gets the rules of the ClusterRoles its selectors match (transitively), written
+// back to the datastore when they changed. Fails only when the datastore does.
+core::Result<void> aggregate_cluster_roles(datastore::Backend& store);
+
 // The default ClusterRoles and ClusterRoleBindings (rbac_defaults.yaml), ready to store.
 std::vector<nlohmann::json> default_rbac_objects();
 

@@ -14,8 +14,8 @@
 #include "core/crypto/base64.h"
 #include "core/crypto/x509.h"
 #include "core/serde/json.h"
-#include "k3s/apiserver/apiserver.h"
 #include "k3s/apiserver/admission.h"
+#include "k3s/apiserver/apiserver.h"
 #include "k3s/apiserver/apply.h"
 #include "k3s/apiserver/crd_schema.h"
 #include "k3s/apiserver/protobuf.h"
@@ -1094,11 +1094,14 @@ core::Result<void> Rest::seed(const std::string& service_ip, int https_port) con
   for (json o : default_rbac_objects()) {
     o["metadata"]["uid"] = new_uid();
     o["metadata"]["creationTimestamp"] = now;
-    std::string plural = o["kind"] == "ClusterRole" ? "clusterroles" : "clusterrolebindings";
-    std::string name = o["metadata"]["name"];
-    (void)K3A_TRY(store_.create("/registry/" + plural + "/" + name, core::dump_json(o)));
+    std::string kind = o["kind"], name = o["metadata"]["name"];
+    std::string key = kind == "Role"
+                          ? "/registry/roles/" + o["metadata"].value("namespace", "") + "/"
+                      : kind == "ClusterRole" ? "/registry/clusterroles/"
+                                              : "/registry/clusterrolebindings/";
+    (void)K3A_TRY(store_.create(key + name, core::dump_json(o)));
   }
-  return {};
+  return aggregate_cluster_roles(store_);
 }
 
 }  // namespace k3s::apiserver

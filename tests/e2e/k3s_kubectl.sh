@@ -332,7 +332,18 @@ expect_ok k get cj gen -n team -o jsonpath='{.spec.schedule} {.spec.jobTemplate.
 [ "$(cat "$WORK/last.out")" = '*/5 * * * * OnFailure' ] || fail "cronjob from protobuf: $(cat "$WORK/last.out")"
 expect_ok k get pod gen -n team -o jsonpath='{.spec.containers[0].env[0].name}={.spec.containers[0].env[0].value}'
 [ "$(cat "$WORK/last.out")" = A=1 ] || fail "pod from protobuf: $(cat "$WORK/last.out")"
-expect_fail 'no protobuf encoding of scheduling.k8s.io/v1, Kind=PriorityClass' k create priorityclass gen --value=10
+expect_ok k create priorityclass gen --value=10 --description="made by kubectl"
+expect_ok k create quota gen -n team --hard=pods=50,requests.cpu=4
+expect_ok k create poddisruptionbudget gen -n team --selector=app=gen --min-available=50%
+expect_ok k create clusterrole gen --verb=get --resource=nodes
+expect_ok k create clusterrolebinding gen --clusterrole=gen --group=devs
+expect_ok k create service externalname gen-ext -n team --external-name=db.example
+expect_ok k get pc gen -o jsonpath='{.value} {.description}'
+[ "$(cat "$WORK/last.out")" = "10 made by kubectl" ] || fail "priorityclass from protobuf: $(cat "$WORK/last.out")"
+expect_ok k get pdb gen -n team -o jsonpath='{.spec.minAvailable} {.spec.selector.matchLabels.app}'
+[ "$(cat "$WORK/last.out")" = "50% gen" ] || fail "pdb from protobuf: $(cat "$WORK/last.out")"
+expect_ok k get quota gen -n team -o jsonpath='{.spec.hard.pods} {.spec.hard.requests\.cpu}'
+[ "$(cat "$WORK/last.out")" = "50 4" ] || fail "quota from protobuf: $(cat "$WORK/last.out")"
 [ "$(can list pods -n team)" = no ] || fail "alice can list pods before any binding"
 expect_fail 'Error from server (Forbidden): pods is forbidden: User "alice" cannot list resource "pods" in API group "" in the namespace "team"' \
   A get pods -n team
