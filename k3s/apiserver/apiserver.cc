@@ -137,7 +137,14 @@ void ApiServer::handle(const core::http::ServerRequest& request,
   // A body of the wrong shape (a number where a name belongs ...) surfaces as a JSON type error
   // deep in a handler: it is the client's mistake, answered as such, never a crash.
   try {
-    if (auto r = parse_resource_path(path, types)) return rest_.serve(request, *r, w);
+    if (auto r = parse_resource_path(path, types)) {
+      if (a.group == "rbac.authorization.k8s.io" && r->sub.empty()) {
+        r->admit_write = [this, who = *who, a](const nlohmann::json& o) {
+          return escalation_problem(authorizer_, who.user, who.groups, a, o, store_);
+        };
+      }
+      return rest_.serve(request, *r, w);
+    }
     discovery(request, *types, w);
   } catch (const nlohmann::json::exception& e) {
     send_status(w, 400, "BadRequest", std::string("the object provided is malformed: ") + e.what());

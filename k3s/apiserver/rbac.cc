@@ -230,6 +230,102 @@ core::Result<void> aggregate_cluster_roles(datastore::Backend& store) {
   return {};
 }
 
+namespace {
+
+// The permissions a rule grants that the user does not hold, as upstream prints them.
+std::vector<std::string> missing(const Authorizer& authz, const std::string& user,
+                                 const std::vector<std::string>& groups, const json& rule,
+                                 const std::string& ns) {
+  std::vector<std::string> out;
+  auto list = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& e : v) s += (s.empty() ? "" : " ") + json(e).dump();
+    return "[" + s + "]";
+  };
+  auto verbs = strings(rule, "verbs"), urls = strings(rule, "nonResourceURLs");
+  auto groups_in = strings(rule, "apiGroups"), resources = strings(rule, "resources");
+  auto names = strings(rule, "resourceNames");
+  if (names.empty()) names.push_back("");
+  bool ok = true;
+  for (const auto& v : verbs) {
+    for (const auto& u : urls)
+      ok = ok && authz.authorize(user, groups, {.verb = v, .path = u}).allowed;
+    for (const auto& g : groups_in) {
+      for (const auto& r : resources) {
+        std::string resource = r.substr(0, r.find('/'));
+        std::string sub = r.find('/') == std::string::npos ? "" : r.substr(r.find('/') + 1);
+        for (const auto& n : names) {
+          Attributes a{.verb = v,
+                       .resource_request = true,
+                       .group = g,
+                       .resource = resource,
+                       .subresource = sub,
+                       .ns = ns,
+                       .name = n};
+          ok = ok && authz.authorize(user, groups, a).allowed;
+        }
+      }
+    }
+  }
+  if (ok) return out;
+  std::string text = "{";
+  if (!groups_in.empty()) text += "APIGroups:" + list(groups_in) + ", ";
+  if (!resources.empty()) text += "Resources:" + list(resources) + ", ";
+  if (!strings(rule, "resourceNames").empty())
+    text += "ResourceNames:" + list(strings(rule, "resourceNames")) + ", ";
+  if (!urls.empty()) text += "NonResourceURLs:" + list(urls) + ", ";
+  text += "Verbs:" + list(verbs) + "}";
+  out.push_back(text);
+  return out;
+}
+
+}  // namespace
+
+std::string escalation_problem(const Authorizer& authz, const std::string& user,
+                               const std::vector<std::string>& groups, const Attributes& request,
+                               const json& object, datastore::Backend& store) {
+  if (has(groups, "system:masters")) return "";
+  bool binding = request.resource == "rolebindings" || request.resource == "clusterrolebindings";
+  json rules = json::array();
+  std::string role_name = object.value("metadata", json::object()).value("name", "");
+  if (binding) {
+    const json& ref = object.value("roleRef", json::object());
+    std::string kind = ref.value("kind", ""), name = ref.value("name", "");
+    // Permission to `bind` the referenced role is enough.
+    Attributes bind{.verb = "bind",
+                    .resource_request = true,
+                    .group = "rbac.authorization.k8s.io",
+                    .resource = kind == "Role" ? "roles" : "clusterroles",
+                    .ns = request.ns,
+                    .name = name};
+    if (authz.authorize(user, groups, bind).allowed) return "";
+    std::string key = kind == "Role" ? "/registry/roles/" + request.ns + "/" + name
+                                     : "/registry/clusterroles/" + name;
+    auto kv = store.get(key);
+    if (kv && *kv) rules = json::parse((*kv)->value, nullptr, false).value("rules", json::array());
+  } else {
+    Attributes escalate = request;
+    escalate.verb = "escalate";
+    escalate.name = role_name;
+    if (authz.authorize(user, groups, escalate).allowed) return "";
+    rules = object.value("rules", json::array());
+  }
+  std::vector<std::string> lacking;
+  for (const auto& rule : rules) {
+    for (auto& m : missing(authz, user, groups, rule, request.ns)) lacking.push_back(m);
+  }
+  if (lacking.empty()) return "";
+  std::string quoted;
+  for (const auto& g : groups) quoted += (quoted.empty() ? "" : " ") + json(g).dump();
+  std::string what = request.resource + ".rbac.authorization.k8s.io \"" + role_name + "\"";
+  std::string text = fmt::format(
+      "{} is forbidden: user \"{}\" (groups=[{}]) is attempting to grant RBAC permissions not "
+      "currently held:",
+      what, user, quoted);
+  for (const auto& l : lacking) text += "\n" + l;
+  return text;
+}
+
 Authorizer::Authorizer(datastore::Backend& store) : store_(store) {}
 Authorizer::~Authorizer() = default;
 

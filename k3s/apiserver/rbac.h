@@ -48,6 +48,15 @@ core::Result<void> aggregate_cluster_roles(datastore::Backend& store);
 // The default ClusterRoles and ClusterRoleBindings (rbac_defaults.yaml), ready to store.
 std::vector<nlohmann::json> default_rbac_objects();
 
+class Authorizer;
+
+// Upstream's escalation check for a Role, ClusterRole or binding a user writes: why they may
+// not ("" when they may): the rules (or the bound role's rules) must be ones they hold
+// themselves, unless they may `escalate` (roles) or `bind` (bindings).
+std::string escalation_problem(const Authorizer& authz, const std::string& user,
+                               const std::vector<std::string>& groups, const Attributes& request,
+                               const nlohmann::json& object, datastore::Backend& store);
+
 class Authorizer {
  public:
   explicit Authorizer(datastore::Backend& store);

@@ -656,7 +656,7 @@ class Call {
       if (!t_.group.empty()) status["details"]["group"] = t_.group;
       return send_json(w_, 422, status);
     }
-    if (!namespace_exists()) return;
+    if (!namespace_exists() || !admit_write(o)) return;
     if (auto denied = admit_create(store_, t_, r_.ns, o)) {
       return send_error(w_, denied->code, denied->reason, denied->message);
     }
@@ -691,7 +691,7 @@ class Call {
     }
     if (t_.kind == "Namespace" && prev.contains("status")) o["status"] = prev["status"];
     defaults(o);
-    if (!accept_crd(o, prev.value("status", json())) || !check_schema(o)) return;
+    if (!accept_crd(o, prev.value("status", json())) || !check_schema(o) || !admit_write(o)) return;
     track_fields(prev, o);
     json cmp = o;
     cmp["metadata"]["resourceVersion"] = prev["metadata"]["resourceVersion"];
@@ -791,6 +791,14 @@ class Call {
         {"details", {{"name", name}, {"group", t_.group}, {"kind", t_.kind}, {"causes", causes}}},
         {"code", 422}};
     send_json(w_, 422, status);
+    return false;
+  }
+
+  bool admit_write(const json& o) {
+    if (!r_.admit_write) return true;
+    std::string why = r_.admit_write(o);
+    if (why.empty()) return true;
+    send_error(w_, 403, "Forbidden", why, &r_, o["metadata"].value("name", ""));
     return false;
   }
 

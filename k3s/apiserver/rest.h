@@ -6,7 +6,9 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 
 #include "core/http/server.h"
@@ -22,6 +24,9 @@ struct ResourceRequest {
   std::string ns;    // "" for cluster-scoped types or all-namespace lists
   std::string name;  // "" for collection requests
   std::string sub;   // subresource, e.g. "status"
+  // Asked before an object is stored: why it may not be ("" when it may). RBAC's escalation
+  // check sets it for Roles and bindings.
+  std::function<std::string(const nlohmann::json&)> admit_write;
 };
 
 // The watches being served; each holds its datastore subscription until its client leaves.
