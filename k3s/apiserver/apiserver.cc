@@ -12,6 +12,7 @@
 #include "k3s/apiserver/bootstrap_token.h"
 #include "k3s/apiserver/discovery.h"
 #include "k3s/apiserver/protobuf.h"
+#include "k3s/apiserver/service_account_token.h"
 
 namespace k3s::apiserver {
 namespace {
@@ -69,6 +70,20 @@ std::optional<Identity> ApiServer::authenticate(const core::http::ServerRequest&
   if (same_secret(password, options_.agent_token_password)) {
     return Identity{"system:k3s-agent", {"system:nodes", "system:authenticated"}};
   }
+  if (service_key_ && token.starts_with("eyJ") &&
+      std::count(token.begin(), token.end(), '.') == 2) {
+    auto claims = verify_service_account_token(service_key_->public_key(), token,
+                                               {kServiceAccountIssuer, "k3s"}, core::system_now());
+    if (!claims) return std::nullopt;
+    // The account must still exist, as the one the token was issued for.
+    auto kv = store_.get("/registry/serviceaccounts/" + claims->ns + "/" + claims->name);
+    if (!kv || !*kv) return std::nullopt;
+    auto sa = nlohmann::json::parse((*kv)->value, nullptr, false);
+    if (!sa.is_object() || sa["metadata"].value("uid", "") != claims->uid) return std::nullopt;
+    return Identity{
+        "system:serviceaccount:" + claims->ns + ":" + claims->name,
+        {"system:serviceaccounts", "system:serviceaccounts:" + claims->ns, "system:authenticated"}};
+  }
   if (auto parsed = parse_bootstrap_token(password)) {
     auto kv = store_.get("/registry/secrets/kube-system/" + bootstrap_secret_name(parsed->id));
     if (!kv || !*kv) return std::nullopt;
@@ -116,6 +131,14 @@ void ApiServer::handle(const core::http::ServerRequest& request,
     }
     return send_json(w, 403, core::dump_json(status) + "\n");
   }
+  if (a.resource_request && a.group == "authentication.k8s.io" &&
+      (a.resource == "tokenreviews" || a.resource == "selfsubjectreviews")) {
+    return token_review(request, *who, a, w);
+  }
+  if (a.resource_request && a.group.empty() && a.resource == "serviceaccounts" &&
+      a.subresource == "token") {
+    return token_request(request, a, w);
+  }
   if (a.resource_request && a.group == "authorization.k8s.io" &&
       a.resource.ends_with("accessreviews")) {
     return access_review(request, *who, a, w);
@@ -151,6 +174,104 @@ void ApiServer::handle(const core::http::ServerRequest& request,
   } catch (const std::exception& e) {
     send_status(w, 500, "InternalError", std::string("an error on the server: ") + e.what());
   }
+}
+
+std::optional<core::PrivateKey> ApiServer::load_service_key(const std::string& pem) {
+  if (pem.empty()) return std::nullopt;
+  auto key = core::PrivateKey::from_pem(pem);
+  if (!key) return std::nullopt;
+  return *key;
+}
+
+void ApiServer::token_request(const core::http::ServerRequest& req, const Attributes& a,
+                              core::http::ResponseWriter& w) const {
+  if (a.verb != "create") {
+    return send_status(w, 405, "MethodNotAllowed",
+                       "the server does not allow this method on the requested resource");
+  }
+  if (!service_key_) {
+    return send_status(w, 503, "ServiceUnavailable", "no service account signing key is loaded");
+  }
+  auto sa_kv = store_.get("/registry/serviceaccounts/" + a.ns + "/" + a.name);
+  if (!sa_kv || !*sa_kv) {
+    return send_status(w, 404, "NotFound", "serviceaccounts \"" + a.name + "\" not found");
+  }
+  auto sa = nlohmann::json::parse((*sa_kv)->value, nullptr, false);
+  bool protobuf = req.header("Content-Type").value_or("").find("protobuf") != std::string::npos;
+  auto body = protobuf ? decode_protobuf_object(req.body) : core::parse_json(req.body);
+  if (!body || !body->is_object()) {
+    return send_status(w, 400, "BadRequest",
+                       "the object provided is unrecognized (must be of type TokenRequest)");
+  }
+  nlohmann::json& spec = (*body)["spec"];
+  if (!spec.is_object()) spec = nlohmann::json::object();
+  int64_t seconds = spec.value("expirationSeconds", int64_t{3600});
+  if (seconds < 600 || seconds > (int64_t{1} << 32)) {
+    return send_status(
+        w, 422, "Invalid",
+        fmt::format("TokenRequest.authentication.k8s.io \"{}\" is invalid: spec.expirationSeconds: "
+                    "Invalid value: {}: {}",
+                    a.name, seconds,
+                    seconds < 600 ? "may not specify a duration less than 10 minutes"
+                                  : "may not specify a duration larger than 2^32 seconds"));
+  }
+  ServiceAccountClaims claims{.ns = a.ns,
+                              .name = a.name,
+                              .uid = sa["metadata"].value("uid", ""),
+                              .issued = core::system_now()};
+  claims.expires = claims.issued + seconds;
+  for (const auto& aud : spec.value("audiences", nlohmann::json::array())) {
+    if (aud.is_string()) claims.audiences.push_back(aud.get<std::string>());
+  }
+  if (claims.audiences.empty()) claims.audiences = {kServiceAccountIssuer, "k3s"};
+  auto token = sign_service_account_token(*service_key_, claims);
+  if (!token) return send_status(w, 500, "InternalError", token.error().message());
+  spec["audiences"] = claims.audiences;
+  spec["expirationSeconds"] = seconds;
+  if (!spec.contains("boundObjectRef")) spec["boundObjectRef"] = nullptr;
+  (*body)["apiVersion"] = "authentication.k8s.io/v1";
+  (*body)["kind"] = "TokenRequest";
+  (*body)["metadata"] = {{"name", a.name}, {"namespace", a.ns}, {"creationTimestamp", nullptr}};
+  (*body)["status"] = {{"token", *token},
+                       {"expirationTimestamp", core::format_rfc3339(claims.expires)}};
+  send_json(w, 201, core::dump_json(*body) + "\n");
+}
+
+void ApiServer::token_review(const core::http::ServerRequest& req, const Identity& who,
+                             const Attributes& a, core::http::ResponseWriter& w) const {
+  if (a.verb != "create" || !a.name.empty()) {
+    return send_status(w, 405, "MethodNotAllowed",
+                       "the server does not allow this method on the requested resource");
+  }
+  auto user_info = [](const Identity& id) {
+    return nlohmann::json{{"username", id.user}, {"groups", id.groups}};
+  };
+  nlohmann::json out = {{"apiVersion", "authentication.k8s.io/v1"},
+                        {"metadata", {{"creationTimestamp", nullptr}}}};
+  if (a.resource == "selfsubjectreviews") {
+    out["kind"] = "SelfSubjectReview";
+    out["status"] = {{"userInfo", user_info(who)}};
+    return send_json(w, 201, core::dump_json(out) + "\n");
+  }
+  bool protobuf = req.header("Content-Type").value_or("").find("protobuf") != std::string::npos;
+  auto body = protobuf ? decode_protobuf_object(req.body) : core::parse_json(req.body);
+  if (!body || !body->is_object() || !(*body)["spec"].is_object()) {
+    return send_status(w, 400, "BadRequest",
+                       "the object provided is unrecognized (must be of type TokenReview)");
+  }
+  out = *body;
+  out["apiVersion"] = "authentication.k8s.io/v1";
+  out["kind"] = "TokenReview";
+  core::http::ServerRequest probe;
+  probe.headers = {{"Authorization", "Bearer " + (*body)["spec"].value("token", "")}};
+  auto id = authenticate(probe);
+  out["status"] = {{"authenticated", id.has_value()}};
+  if (id) {
+    out["status"]["user"] = user_info(*id);
+    out["status"]["audiences"] =
+        (*body)["spec"].value("audiences", nlohmann::json::array({kServiceAccountIssuer, "k3s"}));
+  }
+  send_json(w, 201, core::dump_json(out) + "\n");
 }
 
 void ApiServer::access_review(const core::http::ServerRequest& req, const Identity& who,

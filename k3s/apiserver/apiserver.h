@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/crypto/keys.h"
 #include "core/http/server.h"
 #include "k3s/apiserver/rbac.h"
 #include "k3s/apiserver/rest.h"
@@ -27,6 +28,7 @@ struct ApiOptions {
   std::string server_token_password;
   std::string agent_token_password;
   std::chrono::milliseconds bookmark_interval = std::chrono::seconds(60);
+  std::string service_key_pem;  // signs service account tokens; "" = none issued or accepted
 };
 
 class ApiServer {
@@ -34,6 +36,7 @@ class ApiServer {
   ApiServer(ApiOptions options, datastore::Backend& store)
       : options_(std::move(options)),
         store_(store),
+        service_key_(load_service_key(options_.service_key_pem)),
         authorizer_(store),
         catalog_(store),
         rest_(store, catalog_, options_.bookmark_interval) {}
@@ -41,17 +44,26 @@ class ApiServer {
   void handle(const core::http::ServerRequest& request, core::http::ResponseWriter& response) const;
   // nullopt: anonymous or not recognised. Client certificates map CN to the user and O to the
   // groups; bearer tokens are the server token (system:masters), the agent token (system:nodes)
-  // or a bootstrap token (system:bootstrap:<id>, system:bootstrappers and its extra groups).
+  // a bootstrap token (system:bootstrap:<id>, system:bootstrappers and its extra groups) or a
+  // service account token (system:serviceaccount:<ns>:<name>) whose account still exists.
   std::optional<Identity> authenticate(const core::http::ServerRequest& request) const;
 
  private:
   void discovery(const core::http::ServerRequest& request, const ResourceTypes& types,
                  core::http::ResponseWriter& w) const;
+  static std::optional<core::PrivateKey> load_service_key(const std::string& pem);
+  // POST serviceaccounts/<name>/token: a TokenRequest answered with a signed token.
+  void token_request(const core::http::ServerRequest& request, const Attributes& a,
+                     core::http::ResponseWriter& w) const;
+  // TokenReview (is this token valid, for whom) and SelfSubjectReview (who am I).
+  void token_review(const core::http::ServerRequest& request, const Identity& who,
+                    const Attributes& a, core::http::ResponseWriter& w) const;
   // SelfSubjectAccessReview, SubjectAccessReview and LocalSubjectAccessReview.
   void access_review(const core::http::ServerRequest& request, const Identity& who,
                      const Attributes& a, core::http::ResponseWriter& w) const;
   ApiOptions options_;
   datastore::Backend& store_;
+  std::optional<core::PrivateKey> service_key_;
   Authorizer authorizer_;
   Catalog catalog_;
   Rest rest_;

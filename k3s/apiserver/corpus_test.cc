@@ -20,6 +20,7 @@
 #include <regex>
 
 #include "core/base/strings.h"
+#include "core/crypto/keys.h"
 #include "core/fs/files.h"
 #include "core/fs/temp_dir.h"
 #include "core/http/client.h"
@@ -132,13 +133,14 @@ class Corpus : public testing::TestWithParam<std::string> {
   void SetUp() override {
     dir_ = std::make_unique<core::TempDir>(*core::TempDir::create("k3a-corpus"));
     store_ = *datastore::open_sqlite({.path = dir_->sub("state.db")});
-    api_ =
-        std::make_unique<ApiServer>(ApiOptions{.version = "v1.32.4+k3s1",
-                                               .server_ca_pem = "-----BEGIN CERTIFICATE-----\n",
-                                               .server_token_password = kServerToken,
-                                               .agent_token_password = "corpus-agent-token",
-                                               .bookmark_interval = std::chrono::milliseconds(200)},
-                                    *store_);
+    api_ = std::make_unique<ApiServer>(
+        ApiOptions{.version = "v1.32.4+k3s1",
+                   .server_ca_pem = "-----BEGIN CERTIFICATE-----\n",
+                   .server_token_password = kServerToken,
+                   .agent_token_password = "corpus-agent-token",
+                   .bookmark_interval = std::chrono::milliseconds(200),
+                   .service_key_pem = core::PrivateKey::generate()->to_pem()},
+        *store_);
     ASSERT_TRUE(api_->rest().seed("10.43.0.1", 6443));
     server_ = *core::http::Server::start(
         {.threads = 2}, [this](const core::http::ServerRequest& r, core::http::ResponseWriter& w) {

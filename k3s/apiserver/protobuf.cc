@@ -120,7 +120,10 @@ bool inline_field(const gp::FieldDescriptor* f) {
 
 // The JSON name of a field: the proto name, except where Go's differs.
 std::string json_name(const gp::FieldDescriptor* f) {
-  return f->name() == "aPIGroup" ? "apiGroup" : f->name();
+  if (f->name() == "aPIGroup") return "apiGroup";
+  if (f->name() == "aPIVersion") return "apiVersion";
+  if (f->name() == "uID") return "uid";
+  return f->name();
 }
 
 json message_json(const gp::Message& m) {
@@ -181,6 +184,8 @@ std::string unknown_field(const gp::Message& m) {
 // The top-level kinds decoded here (their messages carry metadata, spec, status ...).
 const gp::Descriptor* kind_descriptor(const std::string& kind) {
   static const std::set<std::string> kinds = {"ConfigMap",
+                                              "TokenRequest",
+                                              "TokenReview",
                                               "ResourceQuota",
                                               "PodDisruptionBudget",
                                               "PriorityClass",

@@ -155,6 +155,15 @@ core::Result<Pki> ensure_pki(const config::ServerConfig& config, int64_t now) {
   Pair server_ca = K3A_TRY(ensure_ca(pki.tls_dir, "server-ca", "k3s-server-ca", now));
   Pair client_ca = K3A_TRY(ensure_ca(pki.tls_dir, "client-ca", "k3s-client-ca", now));
   (void)K3A_TRY(ensure_ca(pki.tls_dir, "request-header-ca", "k3s-request-header-ca", now));
+  pki.service_key = pki.tls_dir + "/service.key";
+  if (core::path_exists(pki.service_key) &&
+      !PrivateKey::from_pem(K3A_TRY(core::read_file(pki.service_key)))) {
+    pki.service_key = pki.tls_dir + "/service-ecdsa.key";
+  }
+  if (!core::path_exists(pki.service_key)) {
+    PrivateKey key = K3A_TRY(PrivateKey::generate());
+    K3A_CHECK(core::write_file_atomic(pki.service_key, key.to_pem(), 0600));
+  }
   pki.server_ca = pki.tls_dir + "/server-ca.crt";
   pki.client_ca = pki.tls_dir + "/client-ca.crt";
 

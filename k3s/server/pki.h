@@ -4,6 +4,9 @@
 //   server/tls/client-admin.{crt,key}             CN system:admin, O system:masters
 //   server/tls/client-supervisor.{crt,key}        CN system:k3s-supervisor, O system:masters
 //   server/tls/serving-kube-apiserver.{crt,key}   the API's serving certificate and its SANs
+//   server/tls/service.key                        signs service account tokens; a key from an
+//                                                 upstream data dir that is not P-256 is kept,
+//                                                 and service-ecdsa.key signs instead
 //   server/token (K10<ca hash>::server:<password>), server/node-token -> token,
 //   server/agent-token, server/cred/passwd
 // CAs found on disk (custom CAs) are used as they are. Leaves are reissued at start when they
@@ -24,6 +27,7 @@ struct Pki {
   std::string server_ca, client_ca;       // certificate paths
   std::string serving_cert, serving_key;  // for the HTTPS listener
   std::string admin_cert, admin_key;
+  std::string service_key;   // signs service account tokens (ECDSA P-256)
   std::string server_token;  // full K10 token
   std::string agent_token;
   std::string ca_hash;                // sha256 hex of server-ca.crt's bytes

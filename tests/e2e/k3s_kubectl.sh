@@ -160,7 +160,8 @@ assert [e["type"] for e in events] == ["ADDED"] and events[0]["object"]["metadat
 
 # --- strategic merge: apply (configured, unchanged), patch, edit, set image, rollout restart,
 # cordon; the scale subresource; server-side apply; protobuf bodies from kubectl's generators;
-# CRDs and custom resources; RBAC and `kubectl auth can-i` for a user with a certificate
+# CRDs and custom resources; RBAC and `kubectl auth can-i` for a user with a certificate; service
+# account tokens
 cat > "$WORK/web.yaml" <<'YAML'
 apiVersion: apps/v1
 kind: Deployment
@@ -375,6 +376,19 @@ YAML
 [ "$(can get secrets -n kube-system)" = yes ] || fail "edit through the group: get secrets"
 [ "$(can create roles -n default)" = no ] || fail "edit must not grant roles (admin does)"
 expect_ok A get deploy -A
+
+# --- service account tokens: kubectl create token, the token used, auth whoami -----------------
+expect_ok k create serviceaccount bot -n team
+expect_ok k create token bot -n team --duration=1h
+SA_TOKEN=$(cat "$WORK/last.out")
+expect_ok k create rolebinding bot-view -n team --clusterrole=view --serviceaccount=team:bot
+B() { kubectl --kubeconfig /dev/null --server "https://127.0.0.1:$PORT" --certificate-authority "$TLS/server-ca.crt" \
+  --token "$SA_TOKEN" --cache-dir "$WORK/kcache-bot" "$@"; }
+expect_ok B get pods -n team -o name
+expect_fail 'User "system:serviceaccount:team:bot" cannot list resource "secrets"' B get secrets -n team
+expect_ok B auth whoami -o jsonpath='{.status.userInfo.username}'
+[ "$(cat "$WORK/last.out")" = system:serviceaccount:team:bot ] || fail "auth whoami: $(cat "$WORK/last.out")"
+expect_fail 'may not specify a duration less than 10 minutes' k create token bot -n team --duration=1m
 
 # --- durability: kill -9 during a write loop, 20 times ------------------------------------------
 acked=$WORK/acked
