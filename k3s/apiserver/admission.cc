@@ -249,7 +249,10 @@ std::optional<double> parse_quantity(const std::string& text) {
 std::optional<AdmissionDenied> admit_create(datastore::Backend& store, const ResourceType& type,
                                             const std::string& ns, json& object) {
   if (!type.namespaced || ns.empty()) return std::nullopt;
-  if (auto kv = store.get("/registry/namespaces/" + ns); kv && *kv) {
+  auto kv = store.get("/registry/namespaces/" + ns);
+  if (kv && !*kv)
+    return AdmissionDenied{404, "NotFound", fmt::format("namespaces \"{}\" not found", ns)};
+  if (kv && *kv) {
     json n = json::parse((*kv)->value, nullptr, false);
     if (n.is_object() && (n["status"].value("phase", "") == "Terminating" ||
                           n["metadata"].contains("deletionTimestamp"))) {

@@ -21,7 +21,8 @@ struct AdmissionDenied {
   std::string message;
 };
 
-// Admits (and may default) `object`, a new object of `type` in namespace `ns`. Returns why not.
+// Admits (and may default) `object`, a new object of `type` in namespace `ns`. Returns why not
+// (a missing namespace is NotFound, as upstream answers).
 std::optional<AdmissionDenied> admit_create(datastore::Backend& store, const ResourceType& type,
                                             const std::string& ns, nlohmann::json& object);
 

@@ -357,14 +357,6 @@ class Call {
     return *parsed;
   }
 
-  bool namespace_exists() {
-    if (!t_.namespaced) return true;
-    auto ns = store_.get("/registry/namespaces/" + r_.ns);
-    if (ns && *ns) return true;
-    send_error(w_, 404, "NotFound", fmt::format("namespaces \"{}\" not found", r_.ns), nullptr);
-    return false;
-  }
-
   void list() {
     std::vector<Requirement> labels;
     if (q_.count("labelSelector")) {
@@ -656,7 +648,7 @@ class Call {
       if (!t_.group.empty()) status["details"]["group"] = t_.group;
       return send_json(w_, 422, status);
     }
-    if (!namespace_exists() || !admit_write(o)) return;
+    if (!admit_write(o)) return;
     if (auto denied = admit_create(store_, t_, r_.ns, o)) {
       return send_error(w_, denied->code, denied->reason, denied->message);
     }
@@ -1068,6 +1060,13 @@ void Rest::serve(const ServerRequest& req, const ResourceRequest& r, ResponseWri
   Call(store_, catalog_, watches_, req, r, w).run();
 }
 
+// Reads first: a restart finds everything in place without queueing writes.
+core::Result<void> Rest::create_missing(const std::string& key, const json& object) const {
+  if (K3A_TRY(store_.get(key))) return {};
+  (void)K3A_TRY(store_.create(key, core::dump_json(object)));
+  return {};
+}
+
 core::Result<void> Rest::seed(const std::string& service_ip, int https_port) const {
   std::string now = core::format_rfc3339(core::system_now());
   for (const char* ns : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
@@ -1080,7 +1079,7 @@ core::Result<void> Rest::seed(const std::string& service_ip, int https_port) con
                 {"labels", {{"kubernetes.io/metadata.name", ns}}}}},
               {"spec", {{"finalizers", {"kubernetes"}}}},
               {"status", {{"phase", "Active"}}}};
-    (void)K3A_TRY(store_.create(std::string("/registry/namespaces/") + ns, core::dump_json(o)));
+    K3A_CHECK(create_missing(std::string("/registry/namespaces/") + ns, o));
   }
   json svc = {
       {"apiVersion", "v1"},
@@ -1098,7 +1097,7 @@ core::Result<void> Rest::seed(const std::string& service_ip, int https_port) con
         {"ports",
          {{{"name", "https"}, {"port", 443}, {"protocol", "TCP"}, {"targetPort", https_port}}}},
         {"sessionAffinity", "None"}}}};
-  (void)K3A_TRY(store_.create("/registry/services/specs/default/kubernetes", core::dump_json(svc)));
+  K3A_CHECK(create_missing("/registry/services/specs/default/kubernetes", svc));
   for (json o : default_rbac_objects()) {
     o["metadata"]["uid"] = new_uid();
     o["metadata"]["creationTimestamp"] = now;
@@ -1107,7 +1106,7 @@ core::Result<void> Rest::seed(const std::string& service_ip, int https_port) con
                           ? "/registry/roles/" + o["metadata"].value("namespace", "") + "/"
                       : kind == "ClusterRole" ? "/registry/clusterroles/"
                                               : "/registry/clusterrolebindings/";
-    (void)K3A_TRY(store_.create(key + name, core::dump_json(o)));
+    K3A_CHECK(create_missing(key + name, o));
   }
   return aggregate_cluster_roles(store_);
 }

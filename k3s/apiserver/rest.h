@@ -45,6 +45,7 @@ class Rest {
   core::Result<void> seed(const std::string& service_ip, int https_port) const;
 
  private:
+  core::Result<void> create_missing(const std::string& key, const nlohmann::json& object) const;
   datastore::Backend& store_;
   const Catalog& catalog_;
   std::shared_ptr<WatchRegistry> watches_;
