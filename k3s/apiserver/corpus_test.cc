@@ -11,7 +11,6 @@
 // "$any" matches any present value and "$re:<regex>" a string. A
 // watch answers newline-separated events; `events` matches them in order (timeoutSeconds ends
 // the stream).
-#include <dirent.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -28,26 +27,13 @@
 #include "core/serde/json.h"
 #include "k3s/apiserver/apiserver.h"
 #include "k3s/datastore/sqlite_backend.h"
+#include "tests/support/test_support.h"
 
 namespace k3s::apiserver {
 namespace {
 
 using json = nlohmann::json;
 constexpr char kServerToken[] = "corpus-server-token";
-
-std::vector<std::string> corpus_files() {
-  std::string dir = std::string(K3A_SOURCE_DIR) + "/k3s/apiserver/testdata/corpus";
-  std::vector<std::string> out;
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return out;
-  while (dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n.ends_with(".yaml")) out.push_back(dir + "/" + n);
-  }
-  ::closedir(d);
-  std::sort(out.begin(), out.end());
-  return out;
-}
 
 std::string substitute(std::string s, const std::map<std::string, std::string>& vars) {
   for (const auto& [k, v] : vars) {
@@ -223,14 +209,11 @@ TEST_P(Corpus, Answers) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Files, Corpus, testing::ValuesIn(corpus_files()),
-                         [](const testing::TestParamInfo<std::string>& info) {
-                           std::string n = core::base_name(info.param);
-                           n = n.substr(0, n.size() - 5);
-                           std::replace_if(
-                               n.begin(), n.end(), [](char c) { return !isalnum(c); }, '_');
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Files, Corpus, testing::ValuesIn(testing_support::data_files("k3s/apiserver/testdata/corpus")),
+    [](const testing::TestParamInfo<std::string>& info) {
+      return testing_support::data_file_test_name(info.param);
+    });
 
 }  // namespace
 }  // namespace k3s::apiserver

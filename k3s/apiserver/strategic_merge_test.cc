@@ -2,7 +2,6 @@
 // object, the patch and either the expected result (compared exactly) or an error pattern.
 #include "k3s/apiserver/strategic_merge.h"
 
-#include <dirent.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,22 +9,10 @@
 
 #include "core/fs/files.h"
 #include "core/serde/json.h"
+#include "tests/support/test_support.h"
 
 namespace k3s::apiserver {
 namespace {
-
-std::vector<std::string> case_files() {
-  std::string dir = std::string(K3A_SOURCE_DIR) + "/k3s/apiserver/testdata/smp";
-  std::vector<std::string> out;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* e = ::readdir(d)) {
-      if (std::string(e->d_name).ends_with(".yaml")) out.push_back(dir + "/" + e->d_name);
-    }
-    ::closedir(d);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
 
 class StrategicMerge : public testing::TestWithParam<std::string> {};
 
@@ -50,14 +37,12 @@ TEST_P(StrategicMerge, Cases) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Files, StrategicMerge, testing::ValuesIn(case_files()),
-                         [](const testing::TestParamInfo<std::string>& info) {
-                           std::string n = core::base_name(info.param);
-                           n = n.substr(0, n.size() - 5);
-                           std::replace_if(
-                               n.begin(), n.end(), [](char c) { return !isalnum(c); }, '_');
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Files, StrategicMerge,
+    testing::ValuesIn(testing_support::data_files("k3s/apiserver/testdata/smp")),
+    [](const testing::TestParamInfo<std::string>& info) {
+      return testing_support::data_file_test_name(info.param);
+    });
 
 }  // namespace
 }  // namespace k3s::apiserver

@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 
 namespace testing_support {
@@ -18,6 +20,23 @@ core::TempDir make_temp_dir() {
 }
 
 std::string source_dir() { return K3A_SOURCE_DIR; }
+
+std::vector<std::string> data_files(const std::string& dir, const std::string& suffix) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(source_dir() + "/" + dir, ec)) {
+    if (e.path().string().ends_with(suffix)) out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string data_file_test_name(const std::string& path) {
+  std::string n = std::filesystem::path(path).stem().string();
+  std::replace_if(
+      n.begin(), n.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
+  return n;
+}
 
 std::string bin_dir() {
   // Test binaries live in <build>/tests; shipped binaries in <build>/bin.

@@ -41,5 +41,9 @@ core::ProcessOutput run(const std::vector<std::string>& argv);
 bool have_program(const std::string& name);
 // A TCP port on 127.0.0.1 that was free a moment ago, for peers that cannot bind port 0.
 int free_port();
+// The files under <source tree>/<dir> ending in `suffix`, sorted: a data-driven test's cases.
+std::vector<std::string> data_files(const std::string& dir, const std::string& suffix = ".yaml");
+// A GoogleTest parameter name for a data file ("testdata/01-crud.yaml" -> "01_crud").
+std::string data_file_test_name(const std::string& path);
 
 }  // namespace testing_support
