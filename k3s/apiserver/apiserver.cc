@@ -140,7 +140,7 @@ void ApiServer::handle(const core::http::ServerRequest& request,
     return token_request(request, a, w);
   }
   if (a.resource_request && a.group == "authorization.k8s.io" &&
-      a.resource.ends_with("accessreviews")) {
+      (a.resource.ends_with("accessreviews") || a.resource == "selfsubjectrulesreviews")) {
     return access_review(request, *who, a, w);
   }
   // RBAC objects and CRDs written through the API take effect for the next request.
@@ -276,6 +276,20 @@ void ApiServer::token_review(const core::http::ServerRequest& req, const Identit
 
 void ApiServer::access_review(const core::http::ServerRequest& req, const Identity& who,
                               const Attributes& a, core::http::ResponseWriter& w) const {
+  if (a.resource == "selfsubjectrulesreviews" && a.verb == "create") {
+    bool protobuf = req.header("Content-Type").value_or("").find("protobuf") != std::string::npos;
+    auto body = protobuf ? decode_protobuf_object(req.body) : core::parse_json(req.body);
+    std::string ns = body && body->is_object() && (*body)["spec"].is_object()
+                         ? (*body)["spec"].value("namespace", "")
+                         : "";
+    nlohmann::json out = {{"kind", "SelfSubjectRulesReview"},
+                          {"apiVersion", "authorization.k8s.io/v1"},
+                          {"metadata", {{"creationTimestamp", nullptr}}},
+                          {"spec", {{"namespace", ns}}},
+                          {"status", authorizer_.rules_for(who.user, who.groups, ns)}};
+    out["status"]["incomplete"] = false;
+    return send_json(w, 201, core::dump_json(out) + "\n");
+  }
   static const std::map<std::string, std::string> kinds = {
       {"selfsubjectaccessreviews", "SelfSubjectAccessReview"},
       {"subjectaccessreviews", "SubjectAccessReview"},

@@ -184,6 +184,7 @@ std::string unknown_field(const gp::Message& m) {
 // The top-level kinds decoded here (their messages carry metadata, spec, status ...).
 const gp::Descriptor* kind_descriptor(const std::string& kind) {
   static const std::set<std::string> kinds = {"ConfigMap",
+                                              "SelfSubjectRulesReview",
                                               "TokenRequest",
                                               "TokenReview",
                                               "ResourceQuota",

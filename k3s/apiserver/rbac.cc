@@ -391,6 +391,36 @@ core::Result<std::shared_ptr<const Snapshot>> Authorizer::snapshot() const {
   return current_;
 }
 
+json Authorizer::rules_for(const std::string& user, const std::vector<std::string>& groups,
+                           const std::string& ns) const {
+  json resource_rules = json::array(), non_resource = json::array();
+  auto add = [](json& list, const json& rule) {
+    if (std::find(list.begin(), list.end(), rule) == list.end()) list.push_back(rule);
+  };
+  if (has(groups, "system:masters")) {
+    add(resource_rules, {{"verbs", {"*"}}, {"apiGroups", {"*"}}, {"resources", {"*"}}});
+    add(non_resource, {{"verbs", {"*"}}, {"nonResourceURLs", {"*"}}});
+  }
+  auto snap = snapshot();
+  if (!snap) return {{"resourceRules", resource_rules}, {"nonResourceRules", non_resource}};
+  for (const auto& b : (*snap)->bindings) {
+    if ((!b.ns.empty() && b.ns != ns) || !binds(b, user, groups)) continue;
+    const auto& table = b.role_kind == "ClusterRole" ? (*snap)->cluster_roles : (*snap)->roles;
+    auto it = table.find(b.role_kind == "ClusterRole" ? b.role_name : b.ns + "/" + b.role_name);
+    if (it == table.end()) continue;
+    for (const auto& r : it->second) {
+      if (!r.urls.empty()) {
+        add(non_resource, {{"verbs", r.verbs}, {"nonResourceURLs", r.urls}});
+        continue;
+      }
+      json rule = {{"verbs", r.verbs}, {"apiGroups", r.groups}, {"resources", r.resources}};
+      if (!r.names.empty()) rule["resourceNames"] = r.names;
+      add(resource_rules, rule);
+    }
+  }
+  return {{"resourceRules", resource_rules}, {"nonResourceRules", non_resource}};
+}
+
 Decision Authorizer::authorize(const std::string& user, const std::vector<std::string>& groups,
                                const Attributes& a) const {
   if (has(groups, "system:masters")) return {true, "system:masters"};

@@ -65,6 +65,10 @@ class Authorizer {
   // denies, with the cause as the reason.
   Decision authorize(const std::string& user, const std::vector<std::string>& groups,
                      const Attributes& a) const;
+  // The rules that apply to the user in a namespace (cluster-wide bindings included), as
+  // SelfSubjectRulesReview reports them: {resourceRules, nonResourceRules}.
+  nlohmann::json rules_for(const std::string& user, const std::vector<std::string>& groups,
+                           const std::string& ns) const;
   // Called after a Role, ClusterRole or binding was written.
   void invalidate() const { generation_.fetch_add(1); }
 
