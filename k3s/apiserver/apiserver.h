@@ -29,6 +29,7 @@ struct ApiOptions {
   std::string agent_token_password;
   std::chrono::milliseconds bookmark_interval = std::chrono::seconds(60);
   std::string service_key_pem;  // signs service account tokens; "" = none issued or accepted
+  std::string service_cidr = "10.43.0.0/16";  // Services' ClusterIPs come from here
 };
 
 class ApiServer {
@@ -39,7 +40,7 @@ class ApiServer {
         service_key_(load_service_key(options_.service_key_pem)),
         authorizer_(store),
         catalog_(store),
-        rest_(store, catalog_, options_.bookmark_interval) {}
+        rest_(store, catalog_, options_.service_cidr, options_.bookmark_interval) {}
   const Rest& rest() const { return rest_; }
   void handle(const core::http::ServerRequest& request, core::http::ResponseWriter& response) const;
   // nullopt: anonymous or not recognised. Client certificates map CN to the user and O to the

@@ -21,6 +21,7 @@
 #include "k3s/apiserver/protobuf.h"
 #include "k3s/apiserver/rbac.h"
 #include "k3s/apiserver/scale.h"
+#include "k3s/apiserver/service_ips.h"
 #include "k3s/apiserver/strategic_merge.h"
 #include "k3s/apiserver/tables.h"
 #include "k3s/apiserver/watch.h"
@@ -253,10 +254,12 @@ namespace {
 
 class Call {
  public:
-  Call(datastore::Backend& store, const Catalog& catalog, std::shared_ptr<WatchRegistry> watches,
-       const ServerRequest& req, const ResourceRequest& r, ResponseWriter& w)
+  Call(datastore::Backend& store, const Catalog& catalog, const std::string& service_cidr,
+       std::shared_ptr<WatchRegistry> watches, const ServerRequest& req, const ResourceRequest& r,
+       ResponseWriter& w)
       : store_(store),
         catalog_(catalog),
+        service_cidr_(service_cidr),
         watches_(std::move(watches)),
         req_(req),
         r_(r),
@@ -652,6 +655,11 @@ class Call {
     if (auto denied = admit_create(store_, t_, r_.ns, o)) {
       return send_error(w_, denied->code, denied->reason, denied->message);
     }
+    if (is_service()) {
+      if (auto why = allocate_service(store_, service_cidr_, o)) {
+        return send_error(w_, 422, "Invalid", *why, &r_, name);
+      }
+    }
     md["uid"] = new_uid();
     md["creationTimestamp"] = core::format_rfc3339(core::system_now());
     if (o.contains("spec")) md["generation"] = 1;
@@ -682,6 +690,7 @@ class Call {
       md["generation"] = gen + 1;
     }
     if (t_.kind == "Namespace" && prev.contains("status")) o["status"] = prev["status"];
+    if (is_service()) keep_service_allocations(prev, o);
     defaults(o);
     if (!accept_crd(o, prev.value("status", json())) || !check_schema(o) || !admit_write(o)) return;
     track_fields(prev, o);
@@ -793,6 +802,8 @@ class Call {
     send_error(w_, 403, "Forbidden", why, &r_, o["metadata"].value("name", ""));
     return false;
   }
+
+  bool is_service() const { return t_.group.empty() && t_.resource == "services"; }
 
   bool is_crd() const {
     return t_.group == "apiextensions.k8s.io" && t_.resource == "customresourcedefinitions";
@@ -995,6 +1006,7 @@ class Call {
 
   datastore::Backend& store_;
   const Catalog& catalog_;
+  const std::string& service_cidr_;
   std::shared_ptr<WatchRegistry> watches_;
   const ServerRequest& req_;
   const ResourceRequest& r_;
@@ -1047,17 +1059,18 @@ std::optional<ResourceRequest> parse_resource_path(const std::string& path,
   return r;
 }
 
-Rest::Rest(datastore::Backend& store, const Catalog& catalog,
+Rest::Rest(datastore::Backend& store, const Catalog& catalog, std::string service_cidr,
            std::chrono::milliseconds bookmark_interval)
     : store_(store),
       catalog_(catalog),
+      service_cidr_(std::move(service_cidr)),
       watches_(std::make_shared<WatchRegistry>(bookmark_interval)) {}
 
 // Watches end before the datastore they subscribe to.
 Rest::~Rest() { watches_->clear(); }
 
 void Rest::serve(const ServerRequest& req, const ResourceRequest& r, ResponseWriter& w) const {
-  Call(store_, catalog_, watches_, req, r, w).run();
+  Call(store_, catalog_, service_cidr_, watches_, req, r, w).run();
 }
 
 // Reads first: a restart finds everything in place without queueing writes.

@@ -35,8 +35,8 @@ class WatchRegistry;
 class Rest {
  public:
   // Watches that allow bookmarks get one every bookmark_interval (upstream: about a minute).
-  explicit Rest(datastore::Backend& store, const Catalog& catalog,
-                std::chrono::milliseconds bookmark_interval = std::chrono::seconds(60));
+  Rest(datastore::Backend& store, const Catalog& catalog, std::string service_cidr,
+       std::chrono::milliseconds bookmark_interval = std::chrono::seconds(60));
   ~Rest();
   void serve(const core::http::ServerRequest& req, const ResourceRequest& r,
              core::http::ResponseWriter& w) const;
@@ -48,6 +48,7 @@ class Rest {
   core::Result<void> create_missing(const std::string& key, const nlohmann::json& object) const;
   datastore::Backend& store_;
   const Catalog& catalog_;
+  const std::string service_cidr_;
   std::shared_ptr<WatchRegistry> watches_;
 };
 

@@ -112,7 +112,8 @@ core::Result<void> run_server(config::ServerConfig config) {
        .server_ca_pem = K3A_TRY(core::read_file(pki.server_ca)),
        .server_token_password = K3A_TRY(parse_token(pki.server_token)).password,
        .agent_token_password = K3A_TRY(parse_token(pki.agent_token)).password,
-       .service_key_pem = K3A_TRY(core::read_file(pki.service_key))},
+       .service_key_pem = K3A_TRY(core::read_file(pki.service_key)),
+       .service_cidr = config.service_cidr},
       *store);
   K3A_CHECK(api.rest().seed(*nth_address(config.service_cidr, 1), config.https_port));
   sigset_t signals;
