@@ -29,6 +29,12 @@ bool same_secret(const std::string& given, const std::string& expected) {
          CRYPTO_memcmp(given.data(), expected.data(), given.size()) == 0;
 }
 
+// A review or token request's body: protobuf from typed clients, else JSON.
+core::Result<nlohmann::json> request_body(const core::http::ServerRequest& req) {
+  bool protobuf = req.header("Content-Type").value_or("").find("protobuf") != std::string::npos;
+  return protobuf ? decode_protobuf_object(req.body) : core::parse_json(req.body);
+}
+
 void send_json(core::http::ResponseWriter& w, int code, const std::string& body) {
   w.set_status(code);
   w.add_header("Content-Type", "application/json");
@@ -146,16 +152,17 @@ void ApiServer::handle(const core::http::ServerRequest& request,
   // RBAC objects and CRDs written through the API take effect for the next request.
   struct Invalidate {
     const ApiServer& api;
-    std::string group;
+    std::string group, resource;
     bool write;
     ~Invalidate() {
       if (write && group == "rbac.authorization.k8s.io") {
-        (void)aggregate_cluster_roles(api.store_);
+        // Only ClusterRoles feed aggregation; Roles and bindings need a new snapshot alone.
+        if (resource == "clusterroles") (void)aggregate_cluster_roles(api.store_);
         api.authorizer_.invalidate();
       }
       if (write && group == "apiextensions.k8s.io") api.catalog_.invalidate();
     }
-  } invalidate{*this, a.group, request.method != "GET"};
+  } invalidate{*this, a.group, a.resource, request.method != "GET"};
   auto types = catalog_.types();
   // A body of the wrong shape (a number where a name belongs ...) surfaces as a JSON type error
   // deep in a handler: it is the client's mistake, answered as such, never a crash.
@@ -197,8 +204,7 @@ void ApiServer::token_request(const core::http::ServerRequest& req, const Attrib
     return send_status(w, 404, "NotFound", "serviceaccounts \"" + a.name + "\" not found");
   }
   auto sa = nlohmann::json::parse((*sa_kv)->value, nullptr, false);
-  bool protobuf = req.header("Content-Type").value_or("").find("protobuf") != std::string::npos;
-  auto body = protobuf ? decode_protobuf_object(req.body) : core::parse_json(req.body);
+  auto body = request_body(req);
   if (!body || !body->is_object()) {
     return send_status(w, 400, "BadRequest",
                        "the object provided is unrecognized (must be of type TokenRequest)");
@@ -253,8 +259,7 @@ void ApiServer::token_review(const core::http::ServerRequest& req, const Identit
     out["status"] = {{"userInfo", user_info(who)}};
     return send_json(w, 201, core::dump_json(out) + "\n");
   }
-  bool protobuf = req.header("Content-Type").value_or("").find("protobuf") != std::string::npos;
-  auto body = protobuf ? decode_protobuf_object(req.body) : core::parse_json(req.body);
+  auto body = request_body(req);
   if (!body || !body->is_object() || !(*body)["spec"].is_object()) {
     return send_status(w, 400, "BadRequest",
                        "the object provided is unrecognized (must be of type TokenReview)");
@@ -277,8 +282,7 @@ void ApiServer::token_review(const core::http::ServerRequest& req, const Identit
 void ApiServer::access_review(const core::http::ServerRequest& req, const Identity& who,
                               const Attributes& a, core::http::ResponseWriter& w) const {
   if (a.resource == "selfsubjectrulesreviews" && a.verb == "create") {
-    bool protobuf = req.header("Content-Type").value_or("").find("protobuf") != std::string::npos;
-    auto body = protobuf ? decode_protobuf_object(req.body) : core::parse_json(req.body);
+    auto body = request_body(req);
     std::string ns = body && body->is_object() && (*body)["spec"].is_object()
                          ? (*body)["spec"].value("namespace", "")
                          : "";
@@ -298,8 +302,7 @@ void ApiServer::access_review(const core::http::ServerRequest& req, const Identi
   if (kind == kinds.end() || a.verb != "create" || !a.name.empty()) {
     return send_status(w, 404, "NotFound", "the server could not find the requested resource");
   }
-  bool protobuf = req.header("Content-Type").value_or("").find("protobuf") != std::string::npos;
-  auto body = protobuf ? decode_protobuf_object(req.body) : core::parse_json(req.body);
+  auto body = request_body(req);
   if (!body || !body->is_object() || !(*body)["spec"].is_object()) {
     return send_status(
         w, 400, "BadRequest",

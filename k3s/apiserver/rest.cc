@@ -1,13 +1,11 @@
 #include "k3s/apiserver/rest.h"
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <regex>
 
 #include "core/base/strings.h"
 #include "core/base/time.h"
@@ -19,7 +17,7 @@
 #include "k3s/apiserver/apply.h"
 #include "k3s/apiserver/crd_schema.h"
 #include "k3s/apiserver/protobuf.h"
-#include "k3s/apiserver/rbac.h"
+#include "k3s/apiserver/rest_helpers.h"
 #include "k3s/apiserver/scale.h"
 #include "k3s/apiserver/service_ips.h"
 #include "k3s/apiserver/strategic_merge.h"
@@ -33,222 +31,7 @@ using json = nlohmann::json;
 using core::http::ResponseWriter;
 using core::http::ServerRequest;
 using datastore::KeyValue;
-
-// --- small helpers ---------------------------------------------------------------------------
-
-std::string url_decode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
-      i += 2;
-    } else {
-      out.push_back(s[i] == '+' ? ' ' : s[i]);
-    }
-  }
-  return out;
-}
-
-std::map<std::string, std::string> query_params(const std::string& query) {
-  std::map<std::string, std::string> out;
-  for (auto part : core::split(query, '&')) {
-    if (part.empty()) continue;
-    size_t eq = part.find('=');
-    out[url_decode(part.substr(0, eq))] = eq == part.npos ? "" : url_decode(part.substr(eq + 1));
-  }
-  return out;
-}
-
-void send_json(ResponseWriter& w, int code, const json& body) {
-  w.set_status(code);
-  w.add_header("Content-Type", "application/json");
-  w.add_header("Cache-Control", "no-cache, private");
-  w.send(core::dump_json(body) + "\n");
-}
-
-void send_error(ResponseWriter& w, int code, const std::string& reason, const std::string& message,
-                const ResourceRequest* r = nullptr, const std::string& name = "") {
-  json s = {{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", json::object()},
-            {"status", "Failure"}, {"message", message}, {"reason", reason},
-            {"code", code}};
-  if (r) {
-    json d = {{"kind", r->type->resource}};
-    if (!name.empty()) d["name"] = name;
-    if (!r->type->group.empty()) d["group"] = r->type->group;
-    s["details"] = d;
-  }
-  send_json(w, code, s);
-}
-
-// Why `name` is not a valid name for objects of type t ("" when it is), in upstream's words:
-// namespaces are RFC 1123 labels, services RFC 1035 labels, RBAC objects path segments, the
-// rest RFC 1123 subdomains.
-std::string name_problem(const ResourceType& t, const std::string& name) {
-  static const std::regex label("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
-  static const std::regex dns1035("[a-z]([-a-z0-9]*[a-z0-9])?");
-  static const std::regex subdomain(
-      "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
-  if (t.group == "rbac.authorization.k8s.io") {
-    if (name == "." || name == "..") return fmt::format("may not be '{}'", name);
-    if (name.find_first_of("/%") != std::string::npos)
-      return fmt::format("may not contain '{}'", name.find('/') != std::string::npos ? "/" : "%");
-    return "";
-  }
-  if (t.resource == "namespaces") {
-    if (name.size() > 63) return "must be no more than 63 characters";
-    if (std::regex_match(name, label)) return "";
-    return "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
-           "'-', and must start and end with an alphanumeric character (e.g. 'my-name',  or "
-           "'123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
-  }
-  if (t.resource == "services") {
-    if (name.size() > 63) return "must be no more than 63 characters";
-    if (std::regex_match(name, dns1035)) return "";
-    return "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start "
-           "with an alphabetic character, and end with an alphanumeric character (e.g. "
-           "'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
-  }
-  if (name.size() > 253) return "must be no more than 253 characters";
-  if (std::regex_match(name, subdomain)) return "";
-  return "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-         "'-' or '.', and must start and end with an alphanumeric character (e.g. "
-         "'example.com', regex used for validation is "
-         "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-}
-
-std::string new_uid() {
-  std::string h = core::random_hex(16);
-  h[12] = '4';
-  h[16] = "89ab"[h[16] % 4];
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
-         "-" + h.substr(20);
-}
-
-// The object as clients see it: kind, apiVersion and the store's revision filled in.
-json present(const ResourceType& t, const KeyValue& kv) {
-  json o = json::parse(kv.value, nullptr, false);
-  if (o.is_discarded()) o = json::object();
-  o["kind"] = t.kind;
-  o["apiVersion"] = t.group_version();
-  o["metadata"]["resourceVersion"] = std::to_string(kv.mod_revision);
-  return o;
-}
-
-// What is stored: no resourceVersion (the revision is the version).
-std::string stored(json o) {
-  if (o.contains("metadata")) o["metadata"].erase("resourceVersion");
-  return core::dump_json(o);
-}
-
-// --- selectors -------------------------------------------------------------------------------
-
-struct Requirement {
-  std::string key, op;  // =, !=, in, notin, exists, !exists
-  std::vector<std::string> values;
-};
-
-std::optional<std::vector<Requirement>> parse_label_selector(const std::string& s) {
-  std::vector<Requirement> out;
-  size_t i = 0;
-  while (i < s.size()) {
-    size_t end = i;
-    int depth = 0;
-    while (end < s.size() && (s[end] != ',' || depth > 0)) {
-      if (s[end] == '(') depth++;
-      if (s[end] == ')') depth--;
-      end++;
-    }
-    std::string part(core::trim(std::string_view(s).substr(i, end - i)));
-    i = end + 1;
-    if (part.empty()) continue;
-    Requirement r;
-    size_t sp = part.find(' ');
-    if (sp != std::string::npos &&
-        (part.find(" in ") != std::string::npos || part.find(" notin ") != std::string::npos)) {
-      r.key = part.substr(0, sp);
-      std::string rest(core::trim(std::string_view(part).substr(sp)));
-      r.op = rest.starts_with("notin") ? "notin" : "in";
-      size_t open = rest.find('('), close = rest.rfind(')');
-      if (open == std::string::npos || close == std::string::npos) return std::nullopt;
-      for (auto v : core::split(std::string_view(rest).substr(open + 1, close - open - 1), ',')) {
-        r.values.emplace_back(core::trim(v));
-      }
-    } else if (size_t ne = part.find("!="); ne != std::string::npos) {
-      r = {std::string(core::trim(part.substr(0, ne))),
-           "!=",
-           {std::string(core::trim(part.substr(ne + 2)))}};
-    } else if (size_t eq = part.find('='); eq != std::string::npos) {
-      size_t vstart = part.compare(eq, 2, "==") == 0 ? eq + 2 : eq + 1;
-      r = {std::string(core::trim(part.substr(0, eq))),
-           "=",
-           {std::string(core::trim(part.substr(vstart)))}};
-    } else if (part.starts_with('!')) {
-      r = {std::string(core::trim(part.substr(1))), "!exists", {}};
-    } else {
-      r = {part, "exists", {}};
-    }
-    out.push_back(std::move(r));
-  }
-  return out;
-}
-
-bool labels_match(const json& obj, const std::vector<Requirement>& reqs) {
-  const json* labels = nullptr;
-  if (obj.contains("metadata") && obj["metadata"].contains("labels"))
-    labels = &obj["metadata"]["labels"];
-  for (const auto& r : reqs) {
-    bool has = labels && labels->contains(r.key) && (*labels)[r.key].is_string();
-    std::string v = has ? (*labels)[r.key].get<std::string>() : "";
-    bool in = has && std::find(r.values.begin(), r.values.end(), v) != r.values.end();
-    if ((r.op == "=" && !(has && v == r.values[0])) || (r.op == "!=" && has && v == r.values[0]) ||
-        (r.op == "in" && !in) || (r.op == "notin" && in) || (r.op == "exists" && !has) ||
-        (r.op == "!exists" && has)) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// Field selectors: "path=value", "path==value", "path!=value" over dotted JSON paths.
-bool fields_match(const json& obj, const std::string& selector) {
-  for (auto part : core::split(selector, ',')) {
-    if (part.empty()) continue;
-    bool negate = false;
-    size_t op = part.find("!=");
-    std::string path, value;
-    if (op != std::string_view::npos) {
-      negate = true;
-      path = part.substr(0, op);
-      value = part.substr(op + 2);
-    } else {
-      op = part.find('=');
-      if (op == std::string_view::npos) return false;
-      path = part.substr(0, op);
-      value = part.substr(part.compare(op, 2, "==") == 0 ? op + 2 : op + 1);
-    }
-    const json* cur = &obj;
-    for (auto seg : core::split(path, '.')) {
-      std::string k(seg);
-      cur = cur->is_object() && cur->contains(k) ? &(*cur)[k] : nullptr;
-      if (!cur) break;
-    }
-    std::string actual = cur ? (cur->is_string() ? cur->get<std::string>() : cur->dump()) : "";
-    if ((actual == value) == negate) return false;
-  }
-  return true;
-}
-
-// --- tables ----------------------------------------------------------------------------------
-
-bool wants_table(const ServerRequest& req) {
-  auto accept = req.header("Accept");
-  return accept && accept->find("as=Table") != std::string::npos;
-}
-
-}  // namespace
-
-namespace {
+using namespace rest_detail;
 
 // --- the handlers ----------------------------------------------------------------------------
 
@@ -1071,57 +854,6 @@ Rest::~Rest() { watches_->clear(); }
 
 void Rest::serve(const ServerRequest& req, const ResourceRequest& r, ResponseWriter& w) const {
   Call(store_, catalog_, service_cidr_, watches_, req, r, w).run();
-}
-
-// Reads first: a restart finds everything in place without queueing writes.
-core::Result<void> Rest::create_missing(const std::string& key, const json& object) const {
-  if (K3A_TRY(store_.get(key))) return {};
-  (void)K3A_TRY(store_.create(key, core::dump_json(object)));
-  return {};
-}
-
-core::Result<void> Rest::seed(const std::string& service_ip, int https_port) const {
-  std::string now = core::format_rfc3339(core::system_now());
-  for (const char* ns : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
-    json o = {{"apiVersion", "v1"},
-              {"kind", "Namespace"},
-              {"metadata",
-               {{"name", ns},
-                {"uid", new_uid()},
-                {"creationTimestamp", now},
-                {"labels", {{"kubernetes.io/metadata.name", ns}}}}},
-              {"spec", {{"finalizers", {"kubernetes"}}}},
-              {"status", {{"phase", "Active"}}}};
-    K3A_CHECK(create_missing(std::string("/registry/namespaces/") + ns, o));
-  }
-  json svc = {
-      {"apiVersion", "v1"},
-      {"kind", "Service"},
-      {"metadata",
-       {{"name", "kubernetes"},
-        {"namespace", "default"},
-        {"uid", new_uid()},
-        {"creationTimestamp", now},
-        {"labels", {{"component", "apiserver"}, {"provider", "kubernetes"}}}}},
-      {"spec",
-       {{"type", "ClusterIP"},
-        {"clusterIP", service_ip},
-        {"clusterIPs", {service_ip}},
-        {"ports",
-         {{{"name", "https"}, {"port", 443}, {"protocol", "TCP"}, {"targetPort", https_port}}}},
-        {"sessionAffinity", "None"}}}};
-  K3A_CHECK(create_missing("/registry/services/specs/default/kubernetes", svc));
-  for (json o : default_rbac_objects()) {
-    o["metadata"]["uid"] = new_uid();
-    o["metadata"]["creationTimestamp"] = now;
-    std::string kind = o["kind"], name = o["metadata"]["name"];
-    std::string key = kind == "Role"
-                          ? "/registry/roles/" + o["metadata"].value("namespace", "") + "/"
-                      : kind == "ClusterRole" ? "/registry/clusterroles/"
-                                              : "/registry/clusterrolebindings/";
-    K3A_CHECK(create_missing(key + name, o));
-  }
-  return aggregate_cluster_roles(store_);
 }
 
 }  // namespace k3s::apiserver
