@@ -42,6 +42,7 @@ class ApiServer {
         catalog_(store),
         rest_(store, catalog_, options_.service_cidr, options_.bookmark_interval) {}
   const Rest& rest() const { return rest_; }
+  const Catalog& catalog() const { return catalog_; }
   void handle(const core::http::ServerRequest& request, core::http::ResponseWriter& response) const;
   // nullopt: anonymous or not recognised. Client certificates map CN to the user and O to the
   // groups; bearer tokens are the server token (system:masters), the agent token (system:nodes)

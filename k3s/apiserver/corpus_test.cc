@@ -6,6 +6,7 @@
 //               or text>}
 //     expect: {status, headers: {}, body: <subset>, events: [<subset>...], absent: [paths]}
 //     capture: {var: dotted.path}        # used later as ${var} in paths, headers and bodies
+//     wait: <seconds>                    # ask again until it matches (controllers' work)
 // Body matching is by subset: objects match when every expected key matches, arrays element by
 // element with equal length ({$contains: [...]}: each listed element matches one of the list's);
 // "$any" matches any present value and "$re:<regex>" a string. A
@@ -17,6 +18,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <thread>
 
 #include "core/base/strings.h"
 #include "core/crypto/keys.h"
@@ -26,6 +28,7 @@
 #include "core/http/server.h"
 #include "core/serde/json.h"
 #include "k3s/apiserver/apiserver.h"
+#include "k3s/controllers/manager.h"
 #include "k3s/datastore/sqlite_backend.h"
 #include "tests/support/test_support.h"
 
@@ -34,6 +37,7 @@ namespace {
 
 using json = nlohmann::json;
 constexpr char kServerToken[] = "corpus-server-token";
+constexpr char kCaPem[] = "-----BEGIN CERTIFICATE-----\n";
 
 std::string substitute(std::string s, const std::map<std::string, std::string>& vars) {
   for (const auto& [k, v] : vars) {
@@ -121,13 +125,20 @@ class Corpus : public testing::TestWithParam<std::string> {
     store_ = *datastore::open_sqlite({.path = dir_->sub("state.db")});
     api_ = std::make_unique<ApiServer>(
         ApiOptions{.version = "v1.32.4+k3s1",
-                   .server_ca_pem = "-----BEGIN CERTIFICATE-----\n",
+                   .server_ca_pem = kCaPem,
                    .server_token_password = kServerToken,
                    .agent_token_password = "corpus-agent-token",
                    .bookmark_interval = std::chrono::milliseconds(200),
                    .service_key_pem = core::PrivateKey::generate()->to_pem()},
         *store_);
     ASSERT_TRUE(api_->rest().seed("10.43.0.1", 6443));
+    controllers_ = std::make_unique<controllers::ControllerManager>(
+        *api_, *store_, controllers::ControllerOptions{.server_ca_pem = kCaPem});
+    ASSERT_TRUE(controllers_->start());
+    // Steps start once the controllers have published what every namespace gets.
+    for (int i = 0; i < 200 && !settled(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    ASSERT_TRUE(settled()) << "the seeded namespaces never got their kube-root-ca.crt";
     server_ = *core::http::Server::start(
         {.threads = 2}, [this](const core::http::ServerRequest& r, core::http::ResponseWriter& w) {
           api_->handle(r, w);
@@ -138,15 +149,65 @@ class Corpus : public testing::TestWithParam<std::string> {
   void TearDown() override {
     client_.reset();  // its pooled connections close first, so stop() has none to drain
     server_->stop();
+    controllers_.reset();
     api_.reset();
+  }
+
+  bool settled() {
+    for (const char* ns : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
+      for (std::string key : {std::string("/registry/configmaps/") + ns + "/kube-root-ca.crt",
+                              std::string("/registry/serviceaccounts/") + ns + "/default"}) {
+        auto kv = store_->get(key);
+        if (!kv || !*kv) return false;
+      }
+    }
+    return true;
   }
 
   std::unique_ptr<core::TempDir> dir_;
   std::unique_ptr<datastore::Backend> store_;
   std::unique_ptr<ApiServer> api_;
+  std::unique_ptr<controllers::ControllerManager> controllers_;
   std::unique_ptr<core::http::Server> server_;
   std::unique_ptr<core::http::Client> client_;
 };
+
+// Where `resp` differs from the step's expectations; empty when it matches.
+std::vector<std::string> mismatches(const json& ex, const core::http::Response& resp) {
+  std::vector<std::string> out;
+  if (int want = ex.value("status", 200); resp.status != want)
+    out.push_back(
+        fmt::format("status {} (want {}): {}", resp.status, want, resp.body.substr(0, 600)));
+  if (ex.contains("headers")) {
+    for (auto it = ex["headers"].begin(); it != ex["headers"].end(); ++it) {
+      std::string have = resp.header(it.key()).value_or("<none>");
+      if (have != it.value().get<std::string>())
+        out.push_back(
+            fmt::format("header {}: {} (want {})", it.key(), have, it.value().get<std::string>()));
+    }
+  }
+  json body = json::parse(resp.body, nullptr, false);
+  if (ex.contains("body")) {
+    if (body.is_discarded()) {
+      out.push_back("not JSON: " + resp.body.substr(0, 300));
+    } else if (auto m = differs(ex["body"], body, "body"); !m.empty()) {
+      out.push_back(m);
+    }
+  }
+  if (ex.contains("absent")) {
+    for (const auto& p : ex["absent"]) {
+      if (at_path(body, p.get<std::string>())) out.push_back(p.dump() + " should be absent");
+    }
+  }
+  if (ex.contains("events")) {
+    json events = json::array();
+    for (auto line : core::split(resp.body, '\n')) {
+      if (!core::trim(line).empty()) events.push_back(json::parse(line, nullptr, false));
+    }
+    if (auto m = differs(ex["events"], events, "events"); !m.empty()) out.push_back(m);
+  }
+  return out;
+}
 
 TEST_P(Corpus, Answers) {
   auto text = core::read_file(GetParam());
@@ -174,32 +235,22 @@ TEST_P(Corpus, Answers) {
       if (!core::http::find_header(req.headers, "Content-Type"))
         req.headers.emplace_back("Content-Type", "application/json");
     }
-    auto resp = client_->send(req);
-    ASSERT_TRUE(resp) << resp.error().message();
-    const json& ex = step["expect"];
-    EXPECT_EQ(resp->status, ex.value("status", 200)) << resp->body.substr(0, 600);
-    if (ex.contains("headers")) {
-      for (auto it = ex["headers"].begin(); it != ex["headers"].end(); ++it)
-        EXPECT_EQ(resp->header(it.key()).value_or("<none>"), it.value().get<std::string>())
-            << it.key();
+    // A step with `wait: <seconds>` is asked again until it matches: the controllers work
+    // asynchronously.
+    auto deadline = std::chrono::steady_clock::now() +
+                    std::chrono::milliseconds(int(step.value("wait", 0.0) * 1000));
+    core::Result<core::http::Response> resp;
+    std::vector<std::string> wrong;
+    for (;;) {
+      resp = client_->send(req);
+      ASSERT_TRUE(resp) << resp.error().message();
+      wrong = mismatches(step["expect"], *resp);
+      if (wrong.empty() || std::chrono::steady_clock::now() >= deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    json body = json::parse(resp->body, nullptr, false);
-    if (ex.contains("body")) {
-      ASSERT_FALSE(body.is_discarded()) << "not JSON: " << resp->body.substr(0, 300);
-      EXPECT_EQ(differs(ex["body"], body, "body"), "");
-    }
-    if (ex.contains("absent")) {
-      for (const auto& p : ex["absent"])
-        EXPECT_EQ(at_path(body, p.get<std::string>()), nullptr) << p << " should be absent";
-    }
-    if (ex.contains("events")) {
-      json events = json::array();
-      for (auto line : core::split(resp->body, '\n')) {
-        if (!core::trim(line).empty()) events.push_back(json::parse(line, nullptr, false));
-      }
-      EXPECT_EQ(differs(ex["events"], events, "events"), "");
-    }
+    for (const auto& w : wrong) ADD_FAILURE() << w;
     if (step.contains("capture")) {
+      json body = json::parse(resp->body, nullptr, false);
       for (auto it = step["capture"].begin(); it != step["capture"].end(); ++it) {
         const json* v = at_path(body, it.value().get<std::string>());
         ASSERT_NE(v, nullptr) << "capture " << it.value();

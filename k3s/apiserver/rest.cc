@@ -16,6 +16,7 @@
 #include "k3s/apiserver/apiserver.h"
 #include "k3s/apiserver/apply.h"
 #include "k3s/apiserver/crd_schema.h"
+#include "k3s/apiserver/deletion.h"
 #include "k3s/apiserver/protobuf.h"
 #include "k3s/apiserver/rest_helpers.h"
 #include "k3s/apiserver/scale.h"
@@ -53,7 +54,7 @@ class Call {
   void run() {
     const std::string& m = req_.method;
     if (!r_.sub.empty()) {
-      bool served = (r_.sub == "status" || r_.sub == "scale") &&
+      bool served = (r_.sub == "status" || r_.sub == "scale" || r_.sub == "finalize") &&
                     std::find(t_.subresources.begin(), t_.subresources.end(), r_.sub) !=
                         t_.subresources.end();
       if (!served || r_.name.empty())
@@ -96,6 +97,9 @@ class Call {
     json out = prev;
     if (r_.sub == "status") {
       out["status"] = changed.value("status", json::object());
+    } else if (r_.sub == "finalize") {
+      out["spec"]["finalizers"] = changed.value("spec", json::object()).value("finalizers", json());
+      if (out["spec"]["finalizers"].is_null()) out["spec"].erase("finalizers");
     } else if (r_.sub == "scale") {
       out = from_scale(t_, std::move(out), changed["spec"].value("replicas", int64_t{0}));
     } else {
@@ -386,7 +390,7 @@ class Call {
     if (t_.kind == "Namespace") {
       o["metadata"]["labels"]["kubernetes.io/metadata.name"] = o["metadata"]["name"];
       if (!o.contains("spec")) o["spec"] = {{"finalizers", {"kubernetes"}}};
-      o["status"] = {{"phase", "Active"}};
+      if (!o.contains("status")) o["status"] = {{"phase", "Active"}};
     }
   }
 
@@ -447,12 +451,15 @@ class Call {
     md["creationTimestamp"] = core::format_rfc3339(core::system_now());
     if (o.contains("spec")) md["generation"] = 1;
     md.erase("resourceVersion");
+    if (t_.kind == "Namespace") o.erase("status");  // a new namespace is Active
     defaults(o);
     if (dry_run()) {
       o["metadata"]["resourceVersion"] = "";
       return send_json(w_, 201, o);
     }
-    auto res = store_.create(key(name), stored(o));
+    // Events expire an hour after they are written (kube-apiserver's --event-ttl).
+    int64_t ttl = t_.resource == "events" ? 3600 : 0;
+    auto res = store_.create(key(name), stored(o), ttl);
     if (!res) return fail_store(res.error());
     if (!res->succeeded) {
       return send_error(w_, 409, "AlreadyExists", what(name) + " already exists", &r_, name);
@@ -472,7 +479,13 @@ class Call {
     if (o.contains("spec") && o["spec"] != prev.value("spec", json())) {
       md["generation"] = gen + 1;
     }
-    if (t_.kind == "Namespace" && prev.contains("status")) o["status"] = prev["status"];
+    if (t_.kind == "Namespace" && prev.contains("status") && r_.sub != "status")
+      o["status"] = prev["status"];
+    if (std::string why = keep_deletion_marks(prev, o); !why.empty()) {
+      return send_error(
+          w_, 422, "Invalid",
+          fmt::format("{} \"{}\" is invalid: {}", t_.kind, md.value("name", ""), why));
+    }
     if (is_service()) keep_service_allocations(prev, o);
     defaults(o);
     if (!accept_crd(o, prev.value("status", json())) || !check_schema(o) || !admit_write(o)) return;
@@ -481,7 +494,15 @@ class Call {
     cmp["metadata"]["resourceVersion"] = prev["metadata"]["resourceVersion"];
     if (cmp == prev) return send_json(w_, code, view(prev));  // no-op: the version stays
     if (dry_run()) return send_json(w_, code, view(o));
-    auto res = store_.update(old.key, stored(o), old.mod_revision);
+    if (deletion_complete(o)) {
+      // The last finalizer is gone: the object goes.
+      auto res = store_.remove(old.key, old.mod_revision);
+      if (!res) return fail_store(res.error());
+      if (!res->succeeded) return conflict(md.value("name", ""));
+      o["metadata"]["resourceVersion"] = std::to_string(res->revision);
+      return send_json(w_, code, view(o));
+    }
+    auto res = store_.update(old.key, stored(o), old.mod_revision, old.lease);
     if (!res) return fail_store(res.error());
     if (!res->succeeded) return conflict(md.value("name", ""));
     send_json(w_, code, view(present(t_, *res->current)));
@@ -735,33 +756,70 @@ class Call {
     write_over(**old, unview(present(t_, **old), std::move(patched)));
   }
 
+  std::optional<DeleteOptions> delete_options() {
+    auto options = parse_delete_options(q_, req_.method == "DELETE" ? req_.body : "");
+    if (!options) {
+      send_error(w_, 400, "BadRequest", options.error().message());
+      return std::nullopt;
+    }
+    return *options;
+  }
+
+  // Deletes one stored object as `options` say: at once, or marked for its finalizers (and a
+  // running pod's grace period). Returns the object to answer with; kConflict when a
+  // precondition failed or the object changed meanwhile, else the store's error.
+  core::Result<json> delete_one(const KeyValue& kv, const DeleteOptions& options) {
+    json o = present(t_, kv);
+    const json& md = o["metadata"];
+    std::string name = md.value("name", "");
+    auto precondition = [&](const char* what, const std::string& want, const std::string& have) {
+      return core::failf(core::Errc::kConflict,
+                         "Operation cannot be fulfilled on {} \"{}\": Precondition failed: {} in "
+                         "precondition: {}, {} in object meta: {}",
+                         t_.qualified(), name, what, want, what, have);
+    };
+    if (!options.precondition_uid.empty() && md.value("uid", "") != options.precondition_uid)
+      return precondition("UID", options.precondition_uid, md.value("uid", ""));
+    if (!options.precondition_resource_version.empty() &&
+        options.precondition_resource_version != md.value("resourceVersion", ""))
+      return precondition("ResourceVersion", options.precondition_resource_version,
+                          md.value("resourceVersion", ""));
+    DeletePlan plan = plan_delete(t_, std::move(o), options, core::system_now());
+    if (dry_run() || (!plan.remove_now && !plan.changed)) return plan.object;
+    auto res = plan.remove_now
+                   ? store_.remove(kv.key, kv.mod_revision)
+                   : store_.update(kv.key, stored(plan.object), kv.mod_revision, kv.lease);
+    if (!res) return std::unexpected(res.error());
+    if (!res->succeeded) {
+      return core::failf(core::Errc::kConflict,
+                         "Operation cannot be fulfilled on {} \"{}\": the object has been "
+                         "modified; please apply your changes to the latest version and try again",
+                         t_.qualified(), name);
+    }
+    plan.object["metadata"]["resourceVersion"] = std::to_string(res->revision);
+    return plan.object;
+  }
+
   void remove() {
+    auto options = delete_options();
+    if (!options) return;
     auto old = store_.get(key(r_.name));
     if (!old) return fail_store(old.error());
     if (!*old) return not_found(r_.name);
-    json o = present(t_, **old);
-    if (dry_run()) return send_json(w_, 200, o);
-    if (t_.kind == "Namespace") {
-      // Without the namespace controller yet, a namespace goes with everything in it at once.
-      for (const auto& type : *catalog_.types()) {
-        if (!type.namespaced) continue;
-        auto in = store_.list(datastore::Range::prefix(type.key_prefix() + r_.name + "/"), {});
-        if (!in) return fail_store(in.error());
-        for (const auto& kv : in->kvs) (void)store_.remove(kv.key, kv.mod_revision);
-      }
-    }
-    if (is_crd()) {
+    auto deleted = delete_one(**old, *options);
+    if (!deleted && deleted.error().code() == core::Errc::kConflict)
+      return send_error(w_, 409, "Conflict", deleted.error().message(), &r_, r_.name);
+    if (!deleted) return fail_store(deleted.error());
+    json& answer = *deleted;
+    if (is_crd() && !dry_run()) {
       // Custom resources go with their definition.
-      std::string prefix = "/registry/" + o["spec"].value("group", "") + "/" +
-                           o["spec"]["names"].value("plural", "") + "/";
+      std::string prefix = "/registry/" + answer["spec"].value("group", "") + "/" +
+                           answer["spec"]["names"].value("plural", "") + "/";
       auto all = store_.list(datastore::Range::prefix(prefix), {});
       if (!all) return fail_store(all.error());
       for (const auto& kv : all->kvs) (void)store_.remove(kv.key, kv.mod_revision);
     }
-    auto res = store_.remove(key(r_.name), (*old)->mod_revision);
-    if (!res) return fail_store(res.error());
-    if (!res->succeeded) return conflict(r_.name);
-    send_json(w_, 200, o);
+    send_json(w_, 200, answer);
   }
 
   void delete_collection() {
@@ -772,12 +830,13 @@ class Call {
     std::vector<Requirement> labels;
     if (q_.count("labelSelector"))
       labels = parse_label_selector(q_["labelSelector"]).value_or(labels);
+    auto options = delete_options();
+    if (!options) return;
     json items = json::array();
     for (const auto& kv : all->kvs) {
-      json o = present(t_, kv);
-      if (!labels_match(o, labels)) continue;
-      if (!dry_run()) (void)store_.remove(kv.key, kv.mod_revision);
-      items.push_back(o);
+      if (!labels_match(present(t_, kv), labels)) continue;
+      // An object changed meanwhile is left for the next delete, as upstream's is.
+      if (auto deleted = delete_one(kv, *options)) items.push_back(std::move(*deleted));
     }
     send_json(
         w_, 200,

@@ -99,22 +99,27 @@ core::Result<nlohmann::json> KubeClient::call(const std::string& method, const s
   }
   auto resp = http_->send(req);
   if (!resp) return std::unexpected(std::move(resp.error()).context(endpoint_.server));
-  nlohmann::json j = nlohmann::json::parse(resp->body, nullptr, false);
-  if (resp->status >= 200 && resp->status < 300) {
+  return parse_answer(method, path, resp->status, resp->body);
+}
+
+core::Result<nlohmann::json> parse_answer(const std::string& method, const std::string& path,
+                                          int status, const std::string& body) {
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  if (status >= 200 && status < 300) {
     if (j.is_discarded())
       return core::failf(Errc::kUnavailable, "{} {}: answer is not JSON", method, path);
     return j;
   }
   std::string message = j.is_object() && j.contains("message") && j["message"].is_string()
                             ? j["message"].get<std::string>()
-                            : fmt::format("{} {}: HTTP {}", method, path, resp->status);
-  Errc code =
-      resp->status == 404   ? Errc::kNotFound
-      : resp->status == 401 ? Errc::kUnauthorized
-      : resp->status == 403 ? Errc::kForbidden
-      : resp->status == 409
-          ? (j.value("reason", "") == "AlreadyExists" ? Errc::kAlreadyExists : Errc::kConflict)
-          : Errc::kUnavailable;
+                            : fmt::format("{} {}: HTTP {}", method, path, status);
+  Errc code = status == 404                    ? Errc::kNotFound
+              : status == 401                  ? Errc::kUnauthorized
+              : status == 403                  ? Errc::kForbidden
+              : status == 400 || status == 422 ? Errc::kInvalid
+              : status == 409 ? (j.value("reason", "") == "AlreadyExists" ? Errc::kAlreadyExists
+                                                                          : Errc::kConflict)
+                              : Errc::kUnavailable;
   return core::fail(code, message);
 }
 

@@ -26,12 +26,16 @@ core::Result<Endpoint> load_kubeconfig(const std::string& path);
 // /etc/rancher/k3s/k3s.yaml (upstream's order for k3s subcommands).
 std::string kubeconfig_path(const std::string& given);
 
+// An API answer as a result: the JSON body of a 2xx, else the Status message with a code from
+// the HTTP status (404 kNotFound, 409 kAlreadyExists or kConflict, 400 and 422 kInvalid, 401
+// kUnauthorized, 403 kForbidden, else kUnavailable).
+core::Result<nlohmann::json> parse_answer(const std::string& method, const std::string& path,
+                                          int status, const std::string& body);
+
 class KubeClient {
  public:
   explicit KubeClient(Endpoint endpoint);
-  // Sends the request and parses the JSON answer. A non-2xx answer fails with the Status
-  // message the server sent and a code from its HTTP status (404 kNotFound, 409
-  // kAlreadyExists or kConflict, 401 kUnauthorized, 403 kForbidden, else kUnavailable).
+  // Sends the request and parses the answer (parse_answer).
   core::Result<nlohmann::json> call(const std::string& method, const std::string& path,
                                     const nlohmann::json* body = nullptr);
   const Endpoint& endpoint() const { return endpoint_; }

@@ -14,6 +14,7 @@
 #include "core/fs/files.h"
 #include "core/http/server.h"
 #include "k3s/apiserver/apiserver.h"
+#include "k3s/controllers/manager.h"
 #include "k3s/datastore/sqlite_backend.h"
 #include "k3s/server/net.h"
 #include "k3s/server/pki.h"
@@ -116,6 +117,9 @@ core::Result<void> run_server(config::ServerConfig config) {
        .service_cidr = config.service_cidr},
       *store);
   K3A_CHECK(api.rest().seed(*nth_address(config.service_cidr, 1), config.https_port));
+  controllers::ControllerManager controllers(
+      api, *store, {.server_ca_pem = K3A_TRY(core::read_file(pki.server_ca))});
+  K3A_CHECK(controllers.start());
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -140,6 +144,7 @@ core::Result<void> run_server(config::ServerConfig config) {
   sigwait(&signals, &sig);
   core::log::info("Received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   http->stop();
+  controllers.stop();
   return {};
 }
 

@@ -1,0 +1,78 @@
+// What every in-process controller shares: the informer's view of the store, the API it writes
+// through, an event recorder, and the server's settings. A Controller reconciles keys from its
+// queue on its own worker thread; the handlers it registers on the informer only queue keys.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "core/base/error.h"
+#include "k3s/apiserver/catalog.h"
+#include "k3s/controllers/informer.h"
+#include "k3s/controllers/local_api.h"
+#include "k3s/controllers/work_queue.h"
+
+namespace k3s::controllers {
+
+struct ControllerOptions {
+  std::string server_ca_pem;  // published in every namespace as kube-root-ca.crt
+};
+
+// Writes core/v1 Events about objects, as upstream's recorder does: one Event per object,
+// reason and message, its count and lastTimestamp raised when it repeats. Thread-safe.
+class EventRecorder {
+ public:
+  explicit EventRecorder(const LocalApi& api) : api_(api) {}
+  // `component` is the reporter (e.g. "deployment-controller"), type "Normal" or "Warning".
+  // Failures are logged, never returned: events are best effort.
+  void record(const std::string& component, const nlohmann::json& object, const std::string& type,
+              const std::string& reason, const std::string& message);
+
+ private:
+  struct Seen {
+    std::string name;
+    int count = 0;
+  };
+  const LocalApi& api_;
+  std::mutex mu_;
+  std::map<std::string, Seen> seen_;  // uid + reason + message -> the Event written
+};
+
+struct ControllerContext {
+  Informer& informer;
+  const LocalApi& api;
+  const apiserver::Catalog& catalog;
+  EventRecorder& events;
+  const ControllerOptions& options;
+};
+
+class Controller {
+ public:
+  explicit Controller(std::string name) : name_(std::move(name)) {}
+  virtual ~Controller() = default;
+  const std::string& name() const { return name_; }
+  // Reconciles what `key` names. An error is logged and the key retried with backoff.
+  virtual core::Result<void> sync(const std::string& key) = 0;
+  WorkQueue& queue() { return queue_; }
+
+ private:
+  std::string name_;
+  WorkQueue queue_;
+};
+
+// Helpers over objects as JSON.
+const nlohmann::json& metadata(const nlohmann::json& o);
+std::string name_of(const nlohmann::json& o);
+std::string namespace_of(const nlohmann::json& o);
+std::string uid_of(const nlohmann::json& o);
+bool being_deleted(const nlohmann::json& o);
+// "<ns>/<name>" or "<name>".
+std::string queue_key(const nlohmann::json& o);
+// The owner reference that marks `owner` as the controller of an object.
+nlohmann::json controller_ref(const nlohmann::json& owner);
+// The uid of the controller among `o`'s ownerReferences, "" when none.
+std::string controller_uid(const nlohmann::json& o);
+
+}  // namespace k3s::controllers
