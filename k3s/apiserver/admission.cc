@@ -69,7 +69,8 @@ double pod_total(json pod, const std::string& kind, const std::string& resource)
 void request_limits(json& pod) {
   for (json* c : containers(pod)) {
     json& res = (*c)["resources"];
-    if (!res.is_object() || !res.contains("limits") || !res["limits"].is_object()) continue;
+    if (!res.is_object()) res = json::object();  // upstream defaults it to {}
+    if (!res.contains("limits") || !res["limits"].is_object()) continue;
     for (const auto& [r, v] : res["limits"].items()) {
       if (!res["requests"].is_object() || !res["requests"].contains(r)) res["requests"][r] = v;
     }

@@ -1,6 +1,7 @@
 // The API corpus: every file under testdata/corpus is a sequence of requests against one fresh
 // in-process server (SQLite datastore, the real HTTP front on loopback) and what each must
-// answer. A step:
+// answer; files under testdata/controllers run the same way with the controllers working. A
+// step:
 //   - name: what it shows
 //     request: {method, path, as: admin|anonymous|<bearer token>, headers: {}, body: <object
 //               or text>}
@@ -28,6 +29,7 @@
 #include "core/http/server.h"
 #include "core/serde/json.h"
 #include "k3s/apiserver/apiserver.h"
+#include "k3s/controllers/fake_kubelet.h"
 #include "k3s/controllers/manager.h"
 #include "k3s/datastore/sqlite_backend.h"
 #include "tests/support/test_support.h"
@@ -120,6 +122,12 @@ std::string differs(const json& expected, const json& actual, const std::string&
 
 class Corpus : public testing::TestWithParam<std::string> {
  protected:
+  // Files under testdata/controllers run with the controllers; the API's own corpus without,
+  // so that nothing but the steps writes.
+  bool with_controllers() const {
+    return GetParam().find("/testdata/controllers/") != std::string::npos;
+  }
+
   void SetUp() override {
     dir_ = std::make_unique<core::TempDir>(*core::TempDir::create("k3a-corpus"));
     store_ = *datastore::open_sqlite({.path = dir_->sub("state.db")});
@@ -132,13 +140,16 @@ class Corpus : public testing::TestWithParam<std::string> {
                    .service_key_pem = core::PrivateKey::generate()->to_pem()},
         *store_);
     ASSERT_TRUE(api_->rest().seed("10.43.0.1", 6443));
-    controllers_ = std::make_unique<controllers::ControllerManager>(
-        *api_, *store_, controllers::ControllerOptions{.server_ca_pem = kCaPem});
-    ASSERT_TRUE(controllers_->start());
-    // Steps start once the controllers have published what every namespace gets.
-    for (int i = 0; i < 200 && !settled(); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    ASSERT_TRUE(settled()) << "the seeded namespaces never got their kube-root-ca.crt";
+    if (with_controllers()) {
+      controllers_ = std::make_unique<controllers::ControllerManager>(
+          *api_, *store_, controllers::ControllerOptions{.server_ca_pem = kCaPem});
+      ASSERT_TRUE(controllers_->start());
+      // Steps start once the controllers have published what every namespace gets.
+      for (int i = 0; i < 200 && !settled(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+      ASSERT_TRUE(settled()) << "the seeded namespaces never got their kube-root-ca.crt";
+      kubelet_ = std::make_unique<controllers::FakeKubelet>(*api_);
+    }
     server_ = *core::http::Server::start(
         {.threads = 2}, [this](const core::http::ServerRequest& r, core::http::ResponseWriter& w) {
           api_->handle(r, w);
@@ -149,6 +160,7 @@ class Corpus : public testing::TestWithParam<std::string> {
   void TearDown() override {
     client_.reset();  // its pooled connections close first, so stop() has none to drain
     server_->stop();
+    kubelet_.reset();
     controllers_.reset();
     api_.reset();
   }
@@ -168,6 +180,7 @@ class Corpus : public testing::TestWithParam<std::string> {
   std::unique_ptr<datastore::Backend> store_;
   std::unique_ptr<ApiServer> api_;
   std::unique_ptr<controllers::ControllerManager> controllers_;
+  std::unique_ptr<controllers::FakeKubelet> kubelet_;
   std::unique_ptr<core::http::Server> server_;
   std::unique_ptr<core::http::Client> client_;
 };
@@ -260,11 +273,17 @@ TEST_P(Corpus, Answers) {
   }
 }
 
+std::string test_name(const testing::TestParamInfo<std::string>& info) {
+  return testing_support::data_file_test_name(info.param);
+}
+
 INSTANTIATE_TEST_SUITE_P(
-    Files, Corpus, testing::ValuesIn(testing_support::data_files("k3s/apiserver/testdata/corpus")),
-    [](const testing::TestParamInfo<std::string>& info) {
-      return testing_support::data_file_test_name(info.param);
-    });
+    Api, Corpus, testing::ValuesIn(testing_support::data_files("k3s/apiserver/testdata/corpus")),
+    test_name);
+INSTANTIATE_TEST_SUITE_P(
+    Controllers, Corpus,
+    testing::ValuesIn(testing_support::data_files("k3s/apiserver/testdata/controllers")),
+    test_name);
 
 }  // namespace
 }  // namespace k3s::apiserver

@@ -20,11 +20,13 @@ json verbs_of(const ResourceType& t) {
 
 json sub_kind(const ResourceType& t, const std::string& sub) {
   if (sub == "scale") return {{"group", "autoscaling"}, {"version", "v1"}, {"kind", "Scale"}};
+  if (sub == "binding") return {{"group", ""}, {"version", "v1"}, {"kind", "Binding"}};
   return {{"group", t.group}, {"version", t.version}, {"kind", t.kind}};
 }
 
 json sub_verbs(const std::string& sub) {
   if (sub == "finalize") return {"update"};
+  if (sub == "binding") return {"create"};
   return {"get", "patch", "update"};
 }
 

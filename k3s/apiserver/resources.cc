@@ -43,7 +43,7 @@ const std::vector<ResourceType>& builtin_resources() {
         {"pvc"}, {}, {"status"});
     add("", "v1", "persistentvolumes", "persistentvolume", "PersistentVolume", false, {"pv"}, {},
         {"status"});
-    add("", "v1", "pods", "pod", "Pod", true, {"po"}, all, {"status"});
+    add("", "v1", "pods", "pod", "Pod", true, {"po"}, all, {"binding", "status"});
     add("", "v1", "podtemplates", "podtemplate", "PodTemplate", true);
     add("", "v1", "replicationcontrollers", "replicationcontroller", "ReplicationController", true,
         {"rc"}, all, {"scale", "status"});

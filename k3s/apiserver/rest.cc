@@ -54,14 +54,19 @@ class Call {
   void run() {
     const std::string& m = req_.method;
     if (!r_.sub.empty()) {
-      bool served = (r_.sub == "status" || r_.sub == "scale" || r_.sub == "finalize") &&
+      bool served = (r_.sub == "status" || r_.sub == "scale" || r_.sub == "finalize" ||
+                     r_.sub == "binding") &&
                     std::find(t_.subresources.begin(), t_.subresources.end(), r_.sub) !=
                         t_.subresources.end();
       if (!served || r_.name.empty())
         return send_error(w_, 404, "NotFound", "the server could not find the requested resource");
-      if (m == "GET") return get();
-      if (m == "PUT") return replace();
-      if (m == "PATCH") return patch();
+      if (r_.sub == "binding") {
+        if (m == "POST") return bind();
+      } else {
+        if (m == "GET") return get();
+        if (m == "PUT") return replace();
+        if (m == "PATCH") return patch();
+      }
       return send_error(w_, 405, "MethodNotAllowed",
                         "the server does not allow this method on the requested resource");
     }
@@ -392,6 +397,53 @@ class Call {
       if (!o.contains("spec")) o["spec"] = {{"finalizers", {"kubernetes"}}};
       if (!o.contains("status")) o["status"] = {{"phase", "Active"}};
     }
+  }
+
+  // POST pods/<name>/binding: the scheduler's assignment of a pod to a node.
+  void bind() {
+    auto parsed = body();
+    if (!parsed) return;
+    std::string node = (*parsed).value("target", json::object()).value("name", "");
+    if (node.empty()) {
+      return send_error(
+          w_, 422, "Invalid",
+          fmt::format("Binding \"{}\" is invalid: target.name: Required value", r_.name));
+    }
+    auto old = store_.get(key(r_.name));
+    if (!old) return fail_store(old.error());
+    if (!*old) return not_found(r_.name);
+    json pod = present(t_, **old);
+    auto refuse = [&](const std::string& why) {
+      send_error(
+          w_, 409, "Conflict",
+          fmt::format("Operation cannot be fulfilled on pods/binding \"{}\": {}", r_.name, why),
+          &r_, r_.name);
+    };
+    if (pod["metadata"].contains("deletionTimestamp"))
+      return refuse(fmt::format("pod {} is being deleted, cannot be assigned to a host", r_.name));
+    std::string assigned = pod["spec"].value("nodeName", "");
+    if (!assigned.empty())
+      return refuse(fmt::format("pod {} is already assigned to node \"{}\"", r_.name, assigned));
+    pod["spec"]["nodeName"] = node;
+    json& conditions = pod["status"]["conditions"];
+    if (!conditions.is_array()) conditions = json::array();
+    conditions.erase(
+        std::remove_if(conditions.begin(), conditions.end(),
+                       [](const json& c) { return c.value("type", "") == "PodScheduled"; }),
+        conditions.end());
+    conditions.push_back({{"type", "PodScheduled"},
+                          {"status", "True"},
+                          {"lastProbeTime", nullptr},
+                          {"lastTransitionTime", core::format_rfc3339(core::system_now())}});
+    auto res = store_.update(key(r_.name), stored(pod), (*old)->mod_revision);
+    if (!res) return fail_store(res.error());
+    if (!res->succeeded) return conflict(r_.name);
+    send_json(w_, 201,
+              {{"kind", "Status"},
+               {"apiVersion", "v1"},
+               {"metadata", json::object()},
+               {"status", "Success"},
+               {"code", 201}});
   }
 
   void create() {

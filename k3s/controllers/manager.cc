@@ -14,6 +14,9 @@ ControllerManager::ControllerManager(const apiserver::ApiServer& api, datastore:
   controllers_.push_back(make_namespace_controller(context_));
   controllers_.push_back(make_garbage_collector(context_));
   controllers_.push_back(make_service_account_controller(context_));
+  controllers_.push_back(make_replica_set_controller(context_));
+  controllers_.push_back(make_deployment_controller(context_));
+  controllers_.push_back(make_scheduler(context_));
 }
 
 core::Result<void> ControllerManager::start() {
@@ -31,7 +34,14 @@ void ControllerManager::stop() {
 
 void ControllerManager::work(Controller& c) {
   while (auto key = c.queue().take()) {
-    auto result = c.sync(*key);
+    core::Result<void> result;
+    try {
+      result = c.sync(*key);
+    } catch (const std::exception& e) {
+      // An object of an unexpected shape (a string where an object belongs): skip it, and
+      // look again later in case it is fixed.
+      result = core::failf(core::Errc::kInvalid, "malformed object: {}", e.what());
+    }
     if (result) {
       c.queue().forget(*key);
     } else {

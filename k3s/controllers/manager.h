@@ -42,5 +42,8 @@ class ControllerManager {
 std::unique_ptr<Controller> make_namespace_controller(ControllerContext& c);
 std::unique_ptr<Controller> make_garbage_collector(ControllerContext& c);
 std::unique_ptr<Controller> make_service_account_controller(ControllerContext& c);
+std::unique_ptr<Controller> make_replica_set_controller(ControllerContext& c);
+std::unique_ptr<Controller> make_deployment_controller(ControllerContext& c);
+std::unique_ptr<Controller> make_scheduler(ControllerContext& c);
 
 }  // namespace k3s::controllers

@@ -67,11 +67,19 @@ await step('deployment and its scale', async () => {
     metadata: { name: 'web' },
     spec: { replicas: 1, selector: { matchLabels: { app: 'web' } },
       template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'busybox' }] } } } } });
-  const scale = await apps.readNamespacedDeploymentScale({ name: 'web', namespace });
-  assert.equal(scale.spec.replicas, 1);
-  assert.equal(scale.status.selector, 'app=web');
-  scale.spec.replicas = 3;
-  await apps.replaceNamespacedDeploymentScale({ name: 'web', namespace, body: scale });
+  // Read, modify, write: the deployment controller writes too, so a stale version is retried.
+  for (let attempt = 0; ; attempt++) {
+    const scale = await apps.readNamespacedDeploymentScale({ name: 'web', namespace });
+    assert.equal(scale.spec.replicas, 1);
+    assert.equal(scale.status.selector, 'app=web');
+    scale.spec.replicas = 3;
+    try {
+      await apps.replaceNamespacedDeploymentScale({ name: 'web', namespace, body: scale });
+      break;
+    } catch (e) {
+      if (e.code !== 409 || attempt >= 10) throw e;
+    }
+  }
   const d = await apps.readNamespacedDeployment({ name: 'web', namespace });
   assert.equal(d.spec.replicas, 3);
   assert.equal(d.metadata.generation, 2);

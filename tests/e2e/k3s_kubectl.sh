@@ -87,7 +87,7 @@ expect_ok k get svc kubernetes
 head -1 "$WORK/last.out" | grep -Eq '^NAME +TYPE +CLUSTER-IP +EXTERNAL-IP +PORT\(S\) +AGE$' || fail "service columns: $(cat "$WORK/last.out")"
 grep -Eq '^kubernetes +ClusterIP +10\.43\.0\.1 +<none> +443/TCP +' "$WORK/last.out" || fail "service row: $(cat "$WORK/last.out")"
 expect_ok k get deploy web
-grep -Eq '^web +0/1 +0 +0 +[0-9]+s$' "$WORK/last.out" || fail "deployment row: $(cat "$WORK/last.out")"
+grep -Eq '^web +0/1 +[01] +0 +[0-9]+s$' "$WORK/last.out" || fail "deployment row: $(cat "$WORK/last.out")"
 expect_ok k get secret s1
 grep -Eq '^s1 +Opaque +1 +[0-9]+s$' "$WORK/last.out" || fail "secret row: $(cat "$WORK/last.out")"
 expect_ok k get cm web
