@@ -148,7 +148,10 @@ class Corpus : public testing::TestWithParam<std::string> {
       for (int i = 0; i < 200 && !settled(); ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(25));
       ASSERT_TRUE(settled()) << "the seeded namespaces never got their kube-root-ca.crt";
-      kubelet_ = std::make_unique<controllers::FakeKubelet>(*api_);
+      local_ = std::make_unique<controllers::LocalApi>(*api_);
+      kubelet_ = std::make_unique<controllers::FakeKubelet>(
+          [this](const std::string& method, const std::string& path, const json* body,
+                 const std::string& type) { return local_->call(method, path, body, type); });
     }
     server_ = *core::http::Server::start(
         {.threads = 2}, [this](const core::http::ServerRequest& r, core::http::ResponseWriter& w) {
@@ -180,6 +183,7 @@ class Corpus : public testing::TestWithParam<std::string> {
   std::unique_ptr<datastore::Backend> store_;
   std::unique_ptr<ApiServer> api_;
   std::unique_ptr<controllers::ControllerManager> controllers_;
+  std::unique_ptr<controllers::LocalApi> local_;
   std::unique_ptr<controllers::FakeKubelet> kubelet_;
   std::unique_ptr<core::http::Server> server_;
   std::unique_ptr<core::http::Client> client_;

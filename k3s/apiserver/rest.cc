@@ -394,7 +394,6 @@ class Call {
     if (t_.kind == "Secret" && !o.contains("type")) o["type"] = "Opaque";
     if (t_.kind == "Namespace") {
       o["metadata"]["labels"]["kubernetes.io/metadata.name"] = o["metadata"]["name"];
-      if (!o.contains("spec")) o["spec"] = {{"finalizers", {"kubernetes"}}};
       if (!o.contains("status")) o["status"] = {{"phase", "Active"}};
     }
   }
@@ -503,7 +502,11 @@ class Call {
     md["creationTimestamp"] = core::format_rfc3339(core::system_now());
     if (o.contains("spec")) md["generation"] = 1;
     md.erase("resourceVersion");
-    if (t_.kind == "Namespace") o.erase("status");  // a new namespace is Active
+    if (t_.kind == "Namespace") {
+      // As upstream: a new namespace is Active and held by the namespace controller's finalizer.
+      o.erase("status");
+      o["spec"]["finalizers"] = {"kubernetes"};
+    }
     defaults(o);
     if (dry_run()) {
       o["metadata"]["resourceVersion"] = "";

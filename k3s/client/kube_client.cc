@@ -88,13 +88,14 @@ KubeClient::KubeClient(Endpoint endpoint)
     : endpoint_(std::move(endpoint)), http_(std::make_unique<core::http::Client>(endpoint_.tls)) {}
 
 core::Result<nlohmann::json> KubeClient::call(const std::string& method, const std::string& path,
-                                              const nlohmann::json* body) {
+                                              const nlohmann::json* body,
+                                              const std::string& content_type) {
   core::http::Request req{.method = method, .url = endpoint_.server + path};
   req.headers.emplace_back("Accept", "application/json");
   if (!endpoint_.bearer_token.empty())
     req.headers.emplace_back("Authorization", "Bearer " + endpoint_.bearer_token);
   if (body) {
-    req.headers.emplace_back("Content-Type", "application/json");
+    req.headers.emplace_back("Content-Type", content_type);
     req.body = body->dump();
   }
   auto resp = http_->send(req);

@@ -37,7 +37,8 @@ class KubeClient {
   explicit KubeClient(Endpoint endpoint);
   // Sends the request and parses the answer (parse_answer).
   core::Result<nlohmann::json> call(const std::string& method, const std::string& path,
-                                    const nlohmann::json* body = nullptr);
+                                    const nlohmann::json* body = nullptr,
+                                    const std::string& content_type = "application/json");
   const Endpoint& endpoint() const { return endpoint_; }
 
  private:

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/base/time.h"
+#include "k3s/controllers/local_api.h"
 
 namespace k3s::controllers {
 namespace {
@@ -14,8 +15,8 @@ bool fake(const std::string& node) { return node.starts_with("fake-"); }
 
 }  // namespace
 
-FakeKubelet::FakeKubelet(const apiserver::ApiServer& api, std::chrono::milliseconds period)
-    : api_(api), period_(period), thread_([this] {
+FakeKubelet::FakeKubelet(Call call, std::chrono::milliseconds period)
+    : call_(std::move(call)), period_(period), thread_([this] {
         while (!stop_) {
           tick();
           std::this_thread::sleep_for(period_);
@@ -28,8 +29,8 @@ FakeKubelet::~FakeKubelet() {
 }
 
 void FakeKubelet::tick() {
-  auto nodes = api_.get("/api/v1/nodes");
-  auto pods = api_.get("/api/v1/pods");
+  auto nodes = get("/api/v1/nodes");
+  auto pods = get("/api/v1/pods");
   if (!nodes || !pods) return;
   std::set<std::string> alive;
   for (const auto& node : (*nodes)["items"]) {
@@ -71,10 +72,10 @@ void FakeKubelet::heartbeat(const json& node) {
     }
     body["status"]["addresses"] = json::array({{{"type", "InternalIP"}, {"address", "10.0.0.1"}},
                                                {{"type", "Hostname"}, {"address", name}}});
-    (void)api_.replace("/api/v1/nodes/" + name + "/status", body);
+    (void)send("PUT", "/api/v1/nodes/" + name + "/status", body);
   }
   std::string lease_path = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/" + name;
-  auto lease = api_.get(lease_path);
+  auto lease = get(lease_path);
   std::string micro = stamp.substr(0, stamp.size() - 1) + ".000000Z";
   if (!lease) {
     json l = {
@@ -82,10 +83,10 @@ void FakeKubelet::heartbeat(const json& node) {
         {"kind", "Lease"},
         {"metadata", {{"name", name}, {"namespace", "kube-node-lease"}}},
         {"spec", {{"holderIdentity", name}, {"leaseDurationSeconds", 40}, {"renewTime", micro}}}};
-    (void)api_.create("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", l);
+    (void)send("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", l);
   } else if ((*lease)["spec"].value("renewTime", "") != micro) {
     json patch = {{"spec", {{"renewTime", micro}}}};
-    (void)api_.merge_patch(lease_path, patch);
+    (void)send("PATCH", lease_path, patch, "application/merge-patch+json");
   }
 }
 
@@ -93,7 +94,8 @@ void FakeKubelet::run_pod(const json& pod) {
   std::string path = object_path("v1", "pods", pod["metadata"].value("namespace", ""),
                                  pod["metadata"].value("name", ""));
   if (pod["metadata"].contains("deletionTimestamp")) {
-    (void)api_.remove(path, "", 0);
+    (void)send("DELETE", path,
+               {{"kind", "DeleteOptions"}, {"apiVersion", "v1"}, {"gracePeriodSeconds", 0}});
     return;
   }
   json status = pod.value("status", json::object());
@@ -138,7 +140,7 @@ void FakeKubelet::run_pod(const json& pod) {
         {{"type", "Ready"}, {"status", cond}, {"lastTransitionTime", now}}}},
       {"containerStatuses", statuses}};
   body["status"]["podIPs"] = json::array({{{"ip", body["status"]["podIP"]}}});
-  (void)api_.replace(path + "/status", body);
+  (void)send("PUT", path + "/status", body);
 }
 
 }  // namespace k3s::controllers

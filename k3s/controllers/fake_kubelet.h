@@ -3,22 +3,28 @@
 // every second) unless the node carries the label fake-kubelet/stopped=true; marks the pods
 // bound to them Running and Ready (a pod with restartPolicy Never or OnFailure finishes:
 // Succeeded, or Failed when annotated fake-kubelet/exit-code other than "0"); and finishes
-// their graceful deletion. Polls through the API in process; its thread stops with the object.
+// their graceful deletion. Polls through `call` (the API in process, or a client over HTTPS for
+// end-to-end tests); its thread stops with the object.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
 #include <thread>
 
-#include "k3s/apiserver/apiserver.h"
-#include "k3s/controllers/local_api.h"
+#include "core/base/error.h"
 
 namespace k3s::controllers {
 
 class FakeKubelet {
  public:
-  explicit FakeKubelet(const apiserver::ApiServer& api,
-                       std::chrono::milliseconds period = std::chrono::milliseconds(50));
+  // As LocalApi::call.
+  using Call = std::function<core::Result<nlohmann::json>(
+      const std::string& method, const std::string& path, const nlohmann::json* body,
+      const std::string& content_type)>;
+  explicit FakeKubelet(Call call, std::chrono::milliseconds period = std::chrono::milliseconds(50));
   ~FakeKubelet();
 
  private:
@@ -26,7 +32,16 @@ class FakeKubelet {
   void heartbeat(const nlohmann::json& node);
   void run_pod(const nlohmann::json& pod);
 
-  LocalApi api_;
+  core::Result<nlohmann::json> get(const std::string& path) {
+    return call_("GET", path, nullptr, "");
+  }
+  core::Result<nlohmann::json> send(const std::string& method, const std::string& path,
+                                    const nlohmann::json& body,
+                                    const std::string& type = "application/json") {
+    return call_(method, path, &body, type);
+  }
+
+  Call call_;
   std::chrono::milliseconds period_;
   std::atomic<bool> stop_{false};
   std::thread thread_;

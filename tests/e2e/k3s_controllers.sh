@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The control loops through the real /usr/bin/kubectl against `k3s server`, with
+# k3s_fake_kubelet playing the node: a Deployment rolls out (`kubectl rollout status`), rolls to
+# a new image, `rollout history` and `rollout undo` go back, `kubectl scale` changes the pod
+# count, describe shows the conditions and events; deleting a Deployment takes its ReplicaSets
+# and pods (and --cascade=orphan leaves them); `kubectl delete namespace` returns and leaves
+# nothing behind.
+BIN=${BIN:?}
+TEST_BIN=${TEST_BIN:?}
+source "$(dirname "$0")/lib.sh"
+D=$WORK/data
+PORT=$(free_port)
+export KUBECONFIG=$WORK/k3s.yaml
+
+"$BIN/k3s" server -d "$D" --bind-address 127.0.0.1 --https-listen-port "$PORT" -o "$KUBECONFIG" \
+  > "$WORK/server.log" 2>&1 &
+SERVER=$!
+CLEANUP=("kill $SERVER; wait $SERVER" "${CLEANUP[@]}")
+for _ in $(seq 200); do
+  curl -sk "https://127.0.0.1:$PORT/readyz" > /dev/null 2>&1 && break
+  kill -0 "$SERVER" 2>/dev/null || { cat "$WORK/server.log" >&2; fail "k3s server exited"; }
+  sleep 0.05
+done
+"$TEST_BIN/k3s_fake_kubelet" "$KUBECONFIG" > "$WORK/kubelet.log" 2>&1 &
+KUBELET=$!
+CLEANUP=("kill $KUBELET; wait $KUBELET" "${CLEANUP[@]}")
+k() { kubectl --cache-dir "$WORK/kcache" "$@"; }
+# until_ok SECONDS CMD...: runs CMD until it succeeds, at most SECONDS.
+until_ok() {
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" > "$WORK/last.out" 2>&1; do
+    [ $SECONDS -lt $deadline ] || { cat "$WORK/last.out" >&2; fail "never succeeded: $*"; }
+    sleep 0.2
+  done
+}
+count() { k get "$@" -o name | grep -c . || true; }
+# count_is N ARGS...: `kubectl get ARGS` lists N objects.
+count_is() { local n=$1; shift; [ "$(count "$@")" = "$n" ]; }
+
+expect_ok k create -f - <<'YAML'
+apiVersion: v1
+kind: Node
+metadata: {name: fake-1, labels: {kubernetes.io/hostname: fake-1}}
+YAML
+until_ok 20 k wait --for=condition=Ready node/fake-1 --timeout=1s
+
+# A rollout, a new image, history, undo, scale.
+expect_ok k create deployment web --image=nginx:1 --replicas=3
+expect_ok k rollout status deployment/web --timeout=60s
+grep -q 'deployment "web" successfully rolled out' "$WORK/last.out" || fail "rollout status: $(cat "$WORK/last.out")"
+[ "$(count pods -l app=web --field-selector=status.phase=Running)" = 3 ] || fail "three running pods"
+expect_ok k get deploy web
+grep -Eq '^web +3/3 +3 +3 +' "$WORK/last.out" || fail "deployment row: $(cat "$WORK/last.out")"
+expect_ok k set image deployment/web nginx=nginx:2
+expect_ok k rollout status deployment/web --timeout=60s
+grep -q 'successfully rolled out' "$WORK/last.out" || fail "second rollout: $(cat "$WORK/last.out")"
+expect_ok k rollout history deployment/web
+grep -Eq '^1 ' "$WORK/last.out" && grep -Eq '^2 ' "$WORK/last.out" || fail "history: $(cat "$WORK/last.out")"
+expect_ok k rollout undo deployment/web
+grep -q 'deployment.apps/web rolled back' "$WORK/last.out" || fail "undo: $(cat "$WORK/last.out")"
+expect_ok k rollout status deployment/web --timeout=60s
+expect_ok k get deployment web -o 'jsonpath={.spec.template.spec.containers[0].image} {.metadata.annotations.deployment\.kubernetes\.io/revision}'
+[ "$(cat "$WORK/last.out")" = "nginx:1 3" ] || fail "after undo: $(cat "$WORK/last.out")"
+until_ok 30 count_is 3 pods -l app=web
+for p in $(k get pods -l app=web -o name); do
+  [ "$(k get "$p" -o 'jsonpath={.spec.containers[0].image}')" = nginx:1 ] || fail "$p not on nginx:1"
+done
+expect_ok k scale deployment/web --replicas=5
+expect_ok k rollout status deployment/web --timeout=60s
+until_ok 30 count_is 5 pods -l app=web --field-selector=status.phase=Running
+expect_ok k describe deployment web
+for want in 'Available +True +MinimumReplicasAvailable' 'Progressing +True +NewReplicaSetAvailable' \
+            'ScalingReplicaSet +[0-9a-z]+ +deployment-controller +Scaled up replica set web-'; do
+  grep -Eq "$want" "$WORK/last.out" || fail "describe lacks /$want/: $(cat "$WORK/last.out")"
+done
+expect_ok k get events --field-selector reason=Scheduled
+grep -q 'Successfully assigned default/web-' "$WORK/last.out" || fail "Scheduled events: $(cat "$WORK/last.out")"
+
+# Cascading deletion, and orphaning.
+expect_ok k delete deployment web
+until_ok 30 count_is 0 rs,pods -l app=web
+expect_ok k create deployment keep --image=nginx:1 --replicas=2
+expect_ok k rollout status deployment/keep --timeout=60s
+expect_ok k delete deployment keep --cascade=orphan
+until_ok 10 count_is 0 deploy -l app=keep
+[ "$(count rs -l app=keep)" = 1 ] || fail "the orphaned ReplicaSet is gone"
+expect_ok k get rs -l app=keep -o 'jsonpath={.items[0].metadata.ownerReferences}'
+[ -z "$(cat "$WORK/last.out")" ] || fail "orphan still owned: $(cat "$WORK/last.out")"
+[ "$(count pods -l app=keep)" = 2 ] || fail "the orphaned set lost its pods"
+
+# A namespace with content goes, and takes everything with it.
+expect_ok k create namespace team
+expect_ok k -n team create deployment api --image=nginx:1 --replicas=2
+expect_ok k -n team create configmap settings --from-literal=a=1
+expect_ok k -n team rollout status deployment/api --timeout=60s
+until_ok 10 k -n team get serviceaccount default
+until_ok 10 k -n team get configmap kube-root-ca.crt
+expect_ok timeout 60 kubectl --cache-dir "$WORK/kcache" delete namespace team
+expect_fail 'namespaces "team" not found' k get namespace team
+curl -sk -H "Authorization: Bearer $(awk '/token:/{print $2}' "$KUBECONFIG")" \
+  "https://127.0.0.1:$PORT/api/v1/pods" > /dev/null
+left=$(sqlite3 "$D/server/db/state.db" "SELECT count(*) FROM kine WHERE name LIKE '/registry/%/team/%' AND deleted = 0 AND id IN (SELECT max(id) FROM kine GROUP BY name)")
+[ "$left" = 0 ] || fail "$left objects left in the deleted namespace: $(sqlite3 "$D/server/db/state.db" "SELECT name FROM kine WHERE name LIKE '/registry/%/team/%' AND deleted = 0 AND id IN (SELECT max(id) FROM kine GROUP BY name)")"
+echo "k3s_controllers: ok"
