@@ -18,6 +18,9 @@ namespace k3s::controllers {
 
 struct ControllerOptions {
   std::string server_ca_pem;  // published in every namespace as kube-root-ca.crt
+  // Where the `kubernetes` Service's endpoints point: the server's advertised address.
+  std::string api_address = "127.0.0.1";
+  int api_port = 6443;
 };
 
 // Writes core/v1 Events about objects, as upstream's recorder does: one Event per object,

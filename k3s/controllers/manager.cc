@@ -17,6 +17,7 @@ ControllerManager::ControllerManager(const apiserver::ApiServer& api, datastore:
   controllers_.push_back(make_replica_set_controller(context_));
   controllers_.push_back(make_deployment_controller(context_));
   controllers_.push_back(make_scheduler(context_));
+  controllers_.push_back(make_endpoints_controller(context_));
 }
 
 core::Result<void> ControllerManager::start() {

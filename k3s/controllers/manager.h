@@ -45,5 +45,6 @@ std::unique_ptr<Controller> make_service_account_controller(ControllerContext& c
 std::unique_ptr<Controller> make_replica_set_controller(ControllerContext& c);
 std::unique_ptr<Controller> make_deployment_controller(ControllerContext& c);
 std::unique_ptr<Controller> make_scheduler(ControllerContext& c);
+std::unique_ptr<Controller> make_endpoints_controller(ControllerContext& c);
 
 }  // namespace k3s::controllers

@@ -1,6 +1,8 @@
 #include "k3s/server/net.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 
 #include <cstring>
 
@@ -76,6 +78,27 @@ std::optional<std::string> nth_address(const std::string& cidr, uint64_t n) {
     carry = (carry >> 8) + (v >> 8);
   }
   return format(*p);
+}
+
+}  // namespace k3s::server
+
+namespace k3s::server {
+
+std::string node_ip() {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return "127.0.0.1";
+  std::string found = "127.0.0.1";
+  for (ifaddrs* i = list; i; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & IFF_UP) ||
+        (i->ifa_flags & IFF_LOOPBACK))
+      continue;
+    char text[INET_ADDRSTRLEN] = {0};
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, text, sizeof text);
+    found = text;
+    break;
+  }
+  freeifaddrs(list);
+  return found;
 }
 
 }  // namespace k3s::server

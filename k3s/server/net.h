@@ -1,4 +1,5 @@
-// Address helpers for the server's flags: IP literals and CIDRs (IPv4 and IPv6). Pure.
+// Address helpers for the server's flags: IP literals and CIDRs (IPv4 and IPv6), and the
+// node's own address. Pure but for node_ip(), which reads the interfaces.
 #pragma once
 
 #include <cstdint>
@@ -14,5 +15,8 @@ bool valid_cidr(const std::string& text);
 // The n-th address of a CIDR (1: the first after the network address), or nullopt when it does
 // not fit. 10.43.0.0/16, 1 → 10.43.0.1; 10 → 10.43.0.10.
 std::optional<std::string> nth_address(const std::string& cidr, uint64_t n);
+// The node's IP as upstream picks it by default: the first IPv4 address of an interface that is
+// up and not loopback; 127.0.0.1 when there is none (a namespace without network).
+std::string node_ip();
 
 }  // namespace k3s::server

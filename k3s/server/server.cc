@@ -117,8 +117,15 @@ core::Result<void> run_server(config::ServerConfig config) {
        .service_cidr = config.service_cidr},
       *store);
   K3A_CHECK(api.rest().seed(*nth_address(config.service_cidr, 1), config.https_port));
+  std::string advertise = !config.advertise_address.empty() ? config.advertise_address
+                          : config.bind_address != "0.0.0.0" && config.bind_address != "::"
+                              ? config.bind_address
+                              : node_ip();
   controllers::ControllerManager controllers(
-      api, *store, {.server_ca_pem = K3A_TRY(core::read_file(pki.server_ca))});
+      api, *store,
+      {.server_ca_pem = K3A_TRY(core::read_file(pki.server_ca)),
+       .api_address = advertise,
+       .api_port = config.advertise_port});
   K3A_CHECK(controllers.start());
   sigset_t signals;
   sigemptyset(&signals);

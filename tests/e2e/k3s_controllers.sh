@@ -2,8 +2,8 @@
 # The control loops through the real /usr/bin/kubectl against `k3s server`, with
 # k3s_fake_kubelet playing the node: a Deployment rolls out (`kubectl rollout status`), rolls to
 # a new image, `rollout history` and `rollout undo` go back, `kubectl scale` changes the pod
-# count, describe shows the conditions and events; deleting a Deployment takes its ReplicaSets
-# and pods (and --cascade=orphan leaves them); `kubectl delete namespace` returns and leaves
+# count, describe shows the conditions and events; a Service gets Endpoints and an
+# EndpointSlice from the ready pods; deleting a Deployment takes its ReplicaSets and pods (and --cascade=orphan leaves them); `kubectl delete namespace` returns and leaves
 # nothing behind.
 BIN=${BIN:?}
 TEST_BIN=${TEST_BIN:?}
@@ -75,6 +75,15 @@ for want in 'Available +True +MinimumReplicasAvailable' 'Progressing +True +NewR
 done
 expect_ok k get events --field-selector reason=Scheduled
 grep -q 'Successfully assigned default/web-' "$WORK/last.out" || fail "Scheduled events: $(cat "$WORK/last.out")"
+
+# Services get endpoints from ready pods; the kubernetes Service points at the server.
+expect_ok k expose deployment web --port=80 --target-port=8080
+addresses() { [ "$(k get endpoints web -o 'jsonpath={.subsets[0].addresses[*].ip}' | wc -w)" = "$1" ]; }
+until_ok 20 addresses 5
+expect_ok k get endpointslices -l kubernetes.io/service-name=web -o 'jsonpath={.items[0].endpoints[*].conditions.ready}'
+[ "$(cat "$WORK/last.out")" = "true true true true true" ] || fail "slice: $(cat "$WORK/last.out")"
+expect_ok k get endpoints kubernetes -o 'jsonpath={.subsets[0].addresses[0].ip}:{.subsets[0].ports[0].port}'
+[ "$(cat "$WORK/last.out")" = "127.0.0.1:$PORT" ] || fail "kubernetes endpoints: $(cat "$WORK/last.out")"
 
 # Cascading deletion, and orphaning.
 expect_ok k delete deployment web
