@@ -247,6 +247,25 @@ std::optional<double> parse_quantity(const std::string& text) {
   return value * it->second;
 }
 
+// DefaultTolerationSeconds: pods tolerate a not-ready or unreachable node for five minutes
+// before they are evicted, unless they say otherwise.
+void default_toleration_seconds(json& spec) {
+  json& tolerations = spec["tolerations"];
+  if (!tolerations.is_array()) tolerations = json::array();
+  for (const char* key : {"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"}) {
+    bool has = std::any_of(tolerations.begin(), tolerations.end(), [&](const json& t) {
+      std::string effect = t.value("effect", "");
+      return t.value("key", "") == key && (effect.empty() || effect == "NoExecute");
+    });
+    if (!has) {
+      tolerations.push_back({{"key", key},
+                             {"operator", "Exists"},
+                             {"effect", "NoExecute"},
+                             {"tolerationSeconds", 300}});
+    }
+  }
+}
+
 std::optional<AdmissionDenied> admit_create(datastore::Backend& store, const ResourceType& type,
                                             const std::string& ns, json& object) {
   if (!type.namespaced || ns.empty()) return std::nullopt;
@@ -269,6 +288,7 @@ std::optional<AdmissionDenied> admit_create(datastore::Backend& store, const Res
     std::string sa = spec.value("serviceAccountName", spec.value("serviceAccount", "default"));
     spec["serviceAccountName"] = sa;
     spec["serviceAccount"] = sa;
+    default_toleration_seconds(spec);
     if (auto denied = limit_ranger(store, ns, object)) return denied;
   }
   return resource_quota(store, type, ns, object);

@@ -142,7 +142,8 @@ class Corpus : public testing::TestWithParam<std::string> {
     ASSERT_TRUE(api_->rest().seed("10.43.0.1", 6443));
     if (with_controllers()) {
       controllers_ = std::make_unique<controllers::ControllerManager>(
-          *api_, *store_, controllers::ControllerOptions{.server_ca_pem = kCaPem});
+          *api_, *store_,
+          controllers::ControllerOptions{.server_ca_pem = kCaPem, .node_monitor_grace_seconds = 3});
       ASSERT_TRUE(controllers_->start());
       // Steps start once the controllers have published what every namespace gets.
       for (int i = 0; i < 200 && !settled(); ++i)

@@ -21,6 +21,8 @@ struct ControllerOptions {
   // Where the `kubernetes` Service's endpoints point: the server's advertised address.
   std::string api_address = "127.0.0.1";
   int api_port = 6443;
+  // A node silent (no status, no lease renewal) for longer is Ready=Unknown and unreachable.
+  int64_t node_monitor_grace_seconds = 40;
 };
 
 // Writes core/v1 Events about objects, as upstream's recorder does: one Event per object,

@@ -18,6 +18,7 @@ ControllerManager::ControllerManager(const apiserver::ApiServer& api, datastore:
   controllers_.push_back(make_deployment_controller(context_));
   controllers_.push_back(make_scheduler(context_));
   controllers_.push_back(make_endpoints_controller(context_));
+  controllers_.push_back(make_node_lifecycle_controller(context_));
 }
 
 core::Result<void> ControllerManager::start() {

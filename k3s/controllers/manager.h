@@ -46,5 +46,6 @@ std::unique_ptr<Controller> make_replica_set_controller(ControllerContext& c);
 std::unique_ptr<Controller> make_deployment_controller(ControllerContext& c);
 std::unique_ptr<Controller> make_scheduler(ControllerContext& c);
 std::unique_ptr<Controller> make_endpoints_controller(ControllerContext& c);
+std::unique_ptr<Controller> make_node_lifecycle_controller(ControllerContext& c);
 
 }  // namespace k3s::controllers

@@ -77,6 +77,21 @@ bool selector_matches(const json& selector, const json& labels) {
   return true;
 }
 
+json matching_toleration(const json& tolerations, const json& taint) {
+  if (!tolerations.is_array()) return nullptr;
+  for (const auto& t : tolerations) {
+    std::string effect = t.value("effect", "");
+    if (!effect.empty() && effect != taint.value("effect", "")) continue;
+    std::string op = t.value("operator", "Equal");
+    std::string key = t.value("key", "");
+    if (key.empty() ? op == "Exists"
+                    : key == taint.value("key", "") &&
+                          (op == "Exists" || t.value("value", "") == taint.value("value", "")))
+      return t;
+  }
+  return nullptr;
+}
+
 json labels_of(const json& o) {
   return o.value("metadata", json::object()).value("labels", json::object());
 }

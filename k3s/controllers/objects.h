@@ -25,6 +25,10 @@ bool requirement_matches(const nlohmann::json& requirement, const nlohmann::json
 bool selector_matches(const nlohmann::json& selector, const nlohmann::json& labels);
 nlohmann::json labels_of(const nlohmann::json& o);
 
+// The first of a pod's tolerations that tolerates `taint` (key, operator Equal or Exists,
+// value, effect), or null.
+nlohmann::json matching_toleration(const nlohmann::json& tolerations, const nlohmann::json& taint);
+
 // cpu in millicores, memory and storage in bytes; 0 when absent or malformed.
 int64_t quantity_milli(const nlohmann::json& q);
 int64_t quantity_value(const nlohmann::json& q);

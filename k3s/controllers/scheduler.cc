@@ -41,19 +41,6 @@ Resources requests_of(const json& pod) {
   return {std::max(sum.cpu_milli, init.cpu_milli), std::max(sum.memory, init.memory)};
 }
 
-bool tolerates(const json& tolerations, const json& taint) {
-  for (const auto& t : tolerations) {
-    std::string effect = t.value("effect", "");
-    if (!effect.empty() && effect != taint.value("effect", "")) continue;
-    std::string op = t.value("operator", "Equal");
-    std::string key = t.value("key", "");
-    if (key.empty() && op == "Exists") return true;
-    if (key != taint.value("key", "")) continue;
-    if (op == "Exists" || t.value("value", "") == taint.value("value", "")) return true;
-  }
-  return false;
-}
-
 // The node selector terms of required node affinity: any term may match; within a term, every
 // expression on labels and every field (metadata.name) must.
 bool affinity_matches(const json& required, const json& node) {
@@ -154,12 +141,14 @@ class Scheduler : public Controller {
     const json& nspec = node.value("spec", json::object());
     json tolerations = spec.value("tolerations", json::array());
     if (nspec.value("unschedulable", false) &&
-        !tolerates(tolerations,
-                   {{"key", "node.kubernetes.io/unschedulable"}, {"effect", "NoSchedule"}}))
+        matching_toleration(tolerations,
+                            {{"key", "node.kubernetes.io/unschedulable"}, {"effect", "NoSchedule"}})
+            .is_null())
       return "node(s) were unschedulable";
     for (const auto& taint : nspec.value("taints", json::array())) {
       std::string effect = taint.value("effect", "");
-      if ((effect == "NoSchedule" || effect == "NoExecute") && !tolerates(tolerations, taint)) {
+      if ((effect == "NoSchedule" || effect == "NoExecute") &&
+          matching_toleration(tolerations, taint).is_null()) {
         std::string kv = taint.value("key", "");
         if (!taint.value("value", "").empty()) kv += ": " + taint.value("value", "");
         return "node(s) had untolerated taint {" + kv + "}";
