@@ -16,6 +16,7 @@
 #include "k3s/apiserver/apiserver.h"
 #include "k3s/apiserver/apply.h"
 #include "k3s/apiserver/crd_schema.h"
+#include "k3s/apiserver/defaults.h"
 #include "k3s/apiserver/deletion.h"
 #include "k3s/apiserver/protobuf.h"
 #include "k3s/apiserver/rest_helpers.h"
@@ -383,21 +384,6 @@ class Call {
     return true;
   }
 
-  // Built-in defaults upstream applies on write.
-  void defaults(json& o) {
-    if (t_.kind == "Secret" && o.contains("stringData")) {
-      for (auto& [k, v] : o["stringData"].items()) {
-        o["data"][k] = core::base64_encode(v.is_string() ? v.get<std::string>() : v.dump());
-      }
-      o.erase("stringData");
-    }
-    if (t_.kind == "Secret" && !o.contains("type")) o["type"] = "Opaque";
-    if (t_.kind == "Namespace") {
-      o["metadata"]["labels"]["kubernetes.io/metadata.name"] = o["metadata"]["name"];
-      if (!o.contains("status")) o["status"] = {{"phase", "Active"}};
-    }
-  }
-
   // POST pods/<name>/binding: the scheduler's assignment of a pod to a node.
   void bind() {
     auto parsed = body();
@@ -507,7 +493,7 @@ class Call {
       o.erase("status");
       o["spec"]["finalizers"] = {"kubernetes"};
     }
-    defaults(o);
+    apply_defaults(t_, o);
     if (dry_run()) {
       o["metadata"]["resourceVersion"] = "";
       return send_json(w_, 201, o);
@@ -542,7 +528,7 @@ class Call {
           fmt::format("{} \"{}\" is invalid: {}", t_.kind, md.value("name", ""), why));
     }
     if (is_service()) keep_service_allocations(prev, o);
-    defaults(o);
+    apply_defaults(t_, o);
     if (!accept_crd(o, prev.value("status", json())) || !check_schema(o) || !admit_write(o)) return;
     track_fields(prev, o);
     json cmp = o;
