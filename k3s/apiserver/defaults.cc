@@ -33,6 +33,40 @@ void job_defaults(json& o) {
   labels["job-name"] = name;
 }
 
+// Deployments, DaemonSets and StatefulSets: replicas, update strategy and history as apps/v1
+// defaults them (kubectl reads the strategy before it follows a rollout).
+void workload_defaults(const std::string& kind, json& spec) {
+  if (kind != "DaemonSet") set_missing(spec, "replicas", 1);
+  set_missing(spec, "revisionHistoryLimit", 10);
+  if (kind == "Deployment") {
+    set_missing(spec, "progressDeadlineSeconds", 600);
+    set_missing(spec, "strategy", {{"type", "RollingUpdate"}});
+    if (spec["strategy"].value("type", "") == "RollingUpdate") {
+      json& ru = spec["strategy"]["rollingUpdate"];
+      if (!ru.is_object()) ru = json::object();
+      set_missing(ru, "maxUnavailable", "25%");
+      set_missing(ru, "maxSurge", "25%");
+    }
+    return;
+  }
+  set_missing(spec, "updateStrategy", {{"type", "RollingUpdate"}});
+  if (spec["updateStrategy"].value("type", "") == "RollingUpdate") {
+    json& ru = spec["updateStrategy"]["rollingUpdate"];
+    if (!ru.is_object()) ru = json::object();
+    if (kind == "DaemonSet") {
+      set_missing(ru, "maxUnavailable", 1);
+      set_missing(ru, "maxSurge", 0);
+    } else {
+      set_missing(ru, "partition", 0);
+    }
+  }
+  if (kind == "StatefulSet") {
+    set_missing(spec, "podManagementPolicy", "OrderedReady");
+    set_missing(spec, "persistentVolumeClaimRetentionPolicy",
+                {{"whenDeleted", "Retain"}, {"whenScaled", "Retain"}});
+  }
+}
+
 }  // namespace
 
 void apply_defaults(const ResourceType& t, json& o) {
@@ -50,6 +84,9 @@ void apply_defaults(const ResourceType& t, json& o) {
     set_missing(o, "status", {{"phase", "Active"}});
   }
   if (t.kind == "Job" && t.group == "batch") job_defaults(o);
+  if (t.group == "apps" && o["spec"].is_object() &&
+      (t.kind == "Deployment" || t.kind == "DaemonSet" || t.kind == "StatefulSet"))
+    workload_defaults(t.kind, o["spec"]);
   if (t.kind == "CronJob" && t.group == "batch" && o["spec"].is_object()) {
     json& spec = o["spec"];
     set_missing(spec, "concurrencyPolicy", "Allow");

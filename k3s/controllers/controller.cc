@@ -39,6 +39,42 @@ std::string controller_uid(const json& o) {
   return "";
 }
 
+void Expectations::expect_create(const std::string& key, const std::string& pod) {
+  std::lock_guard lock(mu_);
+  Pending& p = pending_[key];
+  if (p.creating.empty() && p.deleting.empty()) p.since = std::chrono::steady_clock::now();
+  p.creating.insert(pod);
+}
+
+void Expectations::expect_delete(const std::string& key, const std::string& pod) {
+  std::lock_guard lock(mu_);
+  Pending& p = pending_[key];
+  if (p.creating.empty() && p.deleting.empty()) p.since = std::chrono::steady_clock::now();
+  p.deleting.insert(pod);
+}
+
+bool Expectations::settled(const std::string& key, const std::vector<ObjectPtr>& owned) {
+  std::lock_guard lock(mu_);
+  auto it = pending_.find(key);
+  if (it == pending_.end()) return true;
+  std::set<std::string> seen, live;
+  for (const auto& p : owned) {
+    seen.insert(name_of(*p));
+    if (!being_deleted(*p)) live.insert(name_of(*p));
+  }
+  std::erase_if(it->second.creating, [&](const std::string& n) { return seen.count(n) > 0; });
+  std::erase_if(it->second.deleting, [&](const std::string& n) { return live.count(n) == 0; });
+  bool done = (it->second.creating.empty() && it->second.deleting.empty()) ||
+              std::chrono::steady_clock::now() - it->second.since > std::chrono::minutes(5);
+  if (done) pending_.erase(it);
+  return done;
+}
+
+void Expectations::forget(const std::string& key) {
+  std::lock_guard lock(mu_);
+  pending_.erase(key);
+}
+
 void EventRecorder::record(const std::string& component, const json& object,
                            const std::string& type, const std::string& reason,
                            const std::string& message) {

@@ -3,9 +3,11 @@
 // queue on its own worker thread; the handlers it registers on the informer only queue keys.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 
 #include "core/base/error.h"
@@ -65,6 +67,27 @@ class Controller {
  private:
   std::string name_;
   WorkQueue queue_;
+};
+
+// The pods a controller created or deleted that its informer may not show yet, so that a stale
+// view never makes it act twice (upstream's "expectations"). Keys are the owner's queue keys.
+// Thread-safe.
+class Expectations {
+ public:
+  void expect_create(const std::string& key, const std::string& pod);
+  void expect_delete(const std::string& key, const std::string& pod);
+  // True when every expected create shows among `owned` and every expected delete is gone from
+  // it or marked for deletion (or five minutes have passed); the expectations are dropped then.
+  bool settled(const std::string& key, const std::vector<ObjectPtr>& owned);
+  void forget(const std::string& key);
+
+ private:
+  struct Pending {
+    std::set<std::string> creating, deleting;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::mutex mu_;
+  std::map<std::string, Pending> pending_;
 };
 
 // Helpers over objects as JSON.

@@ -46,15 +46,20 @@ class JobController : public Controller {
 
   core::Result<void> sync(const std::string& key) override {
     ObjectPtr jp = c_.informer.get(kPrefix + key);
-    if (!jp || being_deleted(*jp)) return {};
+    if (!jp || being_deleted(*jp)) {
+      expectations_.forget(key);
+      return {};
+    }
     const json& job = *jp;
     const json& spec = job.value("spec", json::object());
     int64_t now = core::system_now();
     std::vector<ObjectPtr> active;
     int64_t succeeded = 0, failed = 0, ready = 0;
     int64_t last_failure = 0;
+    std::vector<ObjectPtr> owned;
     for (const ObjectPtr& pod : c_.informer.list("/registry/pods/" + namespace_of(job) + "/")) {
       if (controller_uid(*pod) != uid_of(job)) continue;
+      owned.push_back(pod);
       std::string phase = pod->value("status", json::object()).value("phase", "");
       if (phase == "Succeeded") {
         succeeded++;
@@ -102,8 +107,8 @@ class JobController : public Controller {
           failed > 0 ? std::min<int64_t>(360, 10LL << std::min<int64_t>(failed - 1, 6)) : 0;
       if (missing > 0 && failed > 0 && last_failure + backoff > now) {
         queue().add_after(key, std::chrono::seconds(last_failure + backoff - now));
-      } else {
-        for (int64_t i = 0; i < missing; ++i) K3A_CHECK(create_pod(job));
+      } else if (expectations_.settled(key, owned)) {
+        for (int64_t i = 0; i < missing; ++i) K3A_CHECK(create_pod(key, job));
       }
       if (spec.contains("activeDeadlineSeconds")) {
         int64_t start = core::parse_rfc3339(next.value("startTime", "")).value_or(now);
@@ -181,7 +186,7 @@ class JobController : public Controller {
     if (on) conditions.push_back(condition(type, reason, message, now));
   }
 
-  core::Result<void> create_pod(const json& job) {
+  core::Result<void> create_pod(const std::string& key, const json& job) {
     const json& tmpl = job.value("spec", json::object()).value("template", json::object());
     json md = tmpl.value("metadata", json::object());
     md["generateName"] = name_of(job) + "-";
@@ -197,6 +202,7 @@ class JobController : public Controller {
                        "Error creating: " + created.error().message());
       return std::unexpected(created.error());
     }
+    expectations_.expect_create(key, name_of(*created));
     c_.events.record(name(), job, "Normal", "SuccessfulCreate",
                      "Created pod: " + name_of(*created));
     return {};
@@ -228,6 +234,7 @@ class JobController : public Controller {
   }
 
   ControllerContext& c_;
+  Expectations expectations_;
 };
 
 }  // namespace

@@ -21,6 +21,8 @@ ControllerManager::ControllerManager(const apiserver::ApiServer& api, datastore:
   controllers_.push_back(make_node_lifecycle_controller(context_));
   controllers_.push_back(make_job_controller(context_));
   controllers_.push_back(make_cron_job_controller(context_));
+  controllers_.push_back(make_daemon_set_controller(context_));
+  controllers_.push_back(make_stateful_set_controller(context_));
 }
 
 core::Result<void> ControllerManager::start() {

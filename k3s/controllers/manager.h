@@ -49,5 +49,7 @@ std::unique_ptr<Controller> make_endpoints_controller(ControllerContext& c);
 std::unique_ptr<Controller> make_node_lifecycle_controller(ControllerContext& c);
 std::unique_ptr<Controller> make_job_controller(ControllerContext& c);
 std::unique_ptr<Controller> make_cron_job_controller(ControllerContext& c);
+std::unique_ptr<Controller> make_daemon_set_controller(ControllerContext& c);
+std::unique_ptr<Controller> make_stateful_set_controller(ControllerContext& c);
 
 }  // namespace k3s::controllers

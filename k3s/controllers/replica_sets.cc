@@ -1,8 +1,7 @@
 // The ReplicaSet controller: keeps spec.replicas active pods made from spec.template, owned by
 // the set (adopting matching orphans), deleting the least valuable first (unscheduled, then
 // pending, then not ready, then the newest), and reports replicas, fullyLabeledReplicas,
-// readyReplicas and availableReplicas (ready for minReadySeconds). Pods it created or deleted
-// but the informer has not shown yet are remembered, so a stale view never makes it act twice.
+// readyReplicas and availableReplicas (ready for minReadySeconds).
 #include <algorithm>
 #include <map>
 #include <set>
@@ -16,7 +15,6 @@ namespace {
 
 using json = nlohmann::json;
 constexpr char kPrefix[] = "/registry/replicasets/";
-constexpr auto kExpectationTimeout = std::chrono::minutes(5);
 
 // Whether pod `a` should be deleted before `b`: unscheduled before scheduled, pending before
 // unknown before running, not ready before ready, then the newer first.
@@ -61,8 +59,7 @@ class ReplicaSetController : public Controller {
   core::Result<void> sync(const std::string& key) override {
     ObjectPtr rs = c_.informer.get(kPrefix + key);
     if (!rs) {
-      std::lock_guard lock(mu_);
-      pending_.erase(key);
+      expectations_.forget(key);
       return {};
     }
     const json& spec = rs->value("spec", json::object());
@@ -82,43 +79,12 @@ class ReplicaSetController : public Controller {
     for (const auto& p : owned) {
       if (pod_active(*p)) active.push_back(p);
     }
-    if (!being_deleted(*rs) && settled(key, owned)) K3A_CHECK(manage(*rs, key, active));
+    if (!being_deleted(*rs) && expectations_.settled(key, owned))
+      K3A_CHECK(manage(*rs, key, active));
     return update_status(*rs, key, active);
   }
 
  private:
-  struct Pending {
-    std::set<std::string> creating, deleting;
-    std::chrono::steady_clock::time_point since;
-  };
-
-  // True when every create and delete this controller made for `key` shows in the view.
-  bool settled(const std::string& key, const std::vector<ObjectPtr>& owned) {
-    std::lock_guard lock(mu_);
-    auto it = pending_.find(key);
-    if (it == pending_.end()) return true;
-    std::set<std::string> live;
-    for (const auto& p : owned) {
-      if (!being_deleted(*p)) live.insert(name_of(*p));
-    }
-    std::erase_if(it->second.creating, [&](const std::string& n) {
-      return std::any_of(owned.begin(), owned.end(),
-                         [&](const auto& p) { return name_of(*p) == n; });
-    });
-    std::erase_if(it->second.deleting, [&](const std::string& n) { return !live.count(n); });
-    bool done = (it->second.creating.empty() && it->second.deleting.empty()) ||
-                std::chrono::steady_clock::now() - it->second.since > kExpectationTimeout;
-    if (done) pending_.erase(it);
-    return done;
-  }
-
-  void expect(const std::string& key, const std::string& pod, bool creating) {
-    std::lock_guard lock(mu_);
-    Pending& p = pending_[key];
-    if (p.creating.empty() && p.deleting.empty()) p.since = std::chrono::steady_clock::now();
-    (creating ? p.creating : p.deleting).insert(pod);
-  }
-
   core::Result<void> adopt(const json& rs, const json& pod) {
     json refs = metadata(pod).value("ownerReferences", json::array());
     refs.push_back(controller_ref(rs));
@@ -152,7 +118,7 @@ class ReplicaSetController : public Controller {
                          "Error creating: " + created.error().message());
         return std::unexpected(created.error());
       }
-      expect(key, name_of(*created), true);
+      expectations_.expect_create(key, name_of(*created));
       c_.events.record(name(), rs, "Normal", "SuccessfulCreate",
                        "Created pod: " + name_of(*created));
     }
@@ -161,7 +127,7 @@ class ReplicaSetController : public Controller {
                 [](const ObjectPtr& a, const ObjectPtr& b) { return delete_first(*a, *b); });
       for (int64_t i = 0; i < have - want; ++i) {
         const json& pod = *active[i];
-        expect(key, name_of(pod), false);
+        expectations_.expect_delete(key, name_of(pod));
         auto deleted = c_.api.remove(object_path("v1", "pods", ns, name_of(pod)));
         if (!deleted && deleted.error().code() != core::Errc::kNotFound)
           return std::unexpected(deleted.error());
@@ -213,8 +179,7 @@ class ReplicaSetController : public Controller {
   }
 
   ControllerContext& c_;
-  std::mutex mu_;
-  std::map<std::string, Pending> pending_;  // "<ns>/<name>" -> writes not yet seen
+  Expectations expectations_;
 };
 
 }  // namespace

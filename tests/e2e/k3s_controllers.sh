@@ -2,7 +2,8 @@
 # The control loops through the real /usr/bin/kubectl against `k3s server`, with
 # k3s_fake_kubelet playing the node: a Deployment rolls out (`kubectl rollout status`), rolls to
 # a new image, `rollout history` and `rollout undo` go back, `kubectl scale` changes the pod
-# count, describe shows the conditions and events; a Service gets Endpoints and an
+# count, describe shows the conditions and events; DaemonSets and StatefulSets roll out; a
+# Service gets Endpoints and an
 # EndpointSlice from the ready pods; deleting a Deployment takes its ReplicaSets and pods (and --cascade=orphan leaves them); `kubectl delete namespace` returns and leaves
 # nothing behind.
 BIN=${BIN:?}
@@ -96,6 +97,35 @@ until_ok 10 count_is 0 deploy -l app=keep
 expect_ok k get rs -l app=keep -o 'jsonpath={.items[0].metadata.ownerReferences}'
 [ -z "$(cat "$WORK/last.out")" ] || fail "orphan still owned: $(cat "$WORK/last.out")"
 [ "$(count pods -l app=keep)" = 2 ] || fail "the orphaned set lost its pods"
+
+# DaemonSets and StatefulSets roll out as kubectl expects.
+expect_ok k apply -f - <<'YAML'
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec: {containers: [{name: a, image: "agent:1"}]}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  replicas: 2
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: pg, image: "postgres:16"}]}
+YAML
+expect_ok k rollout status daemonset/agent --timeout=60s
+grep -q 'daemon set "agent" successfully rolled out' "$WORK/last.out" || fail "ds rollout: $(cat "$WORK/last.out")"
+expect_ok k rollout status statefulset/db --timeout=60s
+grep -q 'partitioned roll out complete\|statefulset rolling update complete 2 pods' "$WORK/last.out" \
+  || fail "sts rollout: $(cat "$WORK/last.out")"
+expect_ok k get pods db-0 db-1
 
 # A namespace with content goes, and takes everything with it.
 expect_ok k create namespace team
