@@ -118,7 +118,16 @@ void add_server_flags(CLI::App* cmd, ServerConfig& c, std::string& config_file) 
   cmd->add_option("--datastore-endpoint", c.datastore_endpoint,
                   "Specify etcd, NATS, MySQL, Postgres, or SQLite (default) data source name")
       ->envname("K3S_DATASTORE_ENDPOINT");
-  cmd->add_option("--disable", c.disable, "Do not deploy packaged components")->delimiter(',');
+  cmd->add_option("--disable", c.disable,
+                  "Do not deploy packaged components and delete any deployed components "
+                  "(valid items: coredns, servicelb, traefik, local-storage, metrics-server, "
+                  "runtimes)")
+      ->delimiter(',');
+  cmd->add_option("--default-local-storage-path", c.default_local_storage_path,
+                  "Default local storage path for local provisioner storage class");
+  cmd->add_option("--system-default-registry", c.system_default_registry,
+                  "Private registry to be used for all system images")
+      ->envname("K3S_SYSTEM_DEFAULT_REGISTRY");
   cmd->add_flag("--disable-agent", c.disable_agent, "Do not run a local agent");
   cmd->add_option("--node-name", c.node_name, "Node name")->envname("K3S_NODE_NAME");
 }

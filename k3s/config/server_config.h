@@ -28,6 +28,8 @@ struct ServerConfig {
   std::string write_kubeconfig_mode;
   std::string datastore_endpoint;  // "" or sqlite://...
   std::vector<std::string> disable;
+  std::string default_local_storage_path;  // default: <data-dir>/storage
+  std::string system_default_registry;     // prefixes the packaged components' images
   bool disable_agent = false;
   std::string node_name;  // default: the host name
 };

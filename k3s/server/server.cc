@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <cstring>
+#include <map>
+#include <set>
 
 #include "core/base/log.h"
 #include "core/base/strings.h"
@@ -16,6 +18,8 @@
 #include "k3s/apiserver/apiserver.h"
 #include "k3s/controllers/manager.h"
 #include "k3s/datastore/sqlite_backend.h"
+#include "k3s/deploy/deploy_controller.h"
+#include "k3s/deploy/manifests.h"
 #include "k3s/server/net.h"
 #include "k3s/server/pki.h"
 
@@ -52,6 +56,21 @@ core::Result<std::string> datastore_path(const config::ServerConfig& config) {
   return core::failf(Errc::kUnsupported,
                      "datastore endpoint {}: the {} backend is not supported yet (SQLite only)", ep,
                      scheme);
+}
+
+// The %{...}% variables of the packaged manifests (k3s-facts.md 3.2).
+std::map<std::string, std::string> manifest_variables(const config::ServerConfig& config) {
+  const std::string& registry = config.system_default_registry;
+  return {{"CLUSTER_DNS", config.cluster_dns},
+          {"CLUSTER_DNS_LIST", "[" + config.cluster_dns + "]"},
+          {"CLUSTER_DNS_IPFAMILYPOLICY", "SingleStack"},
+          {"CLUSTER_DOMAIN", config.cluster_domain},
+          {"DEFAULT_LOCAL_STORAGE_PATH", config.default_local_storage_path.empty()
+                                             ? config.data_dir + "/storage"
+                                             : config.default_local_storage_path},
+          {"SYSTEM_DEFAULT_REGISTRY", registry.empty() ? "" : registry + "/"},
+          {"SYSTEM_DEFAULT_REGISTRY_RAW", registry},
+          {"PREFERRED_ADDRESS_TYPES", "InternalIP,ExternalIP,Hostname"}};
 }
 
 std::string host_name() {
@@ -127,6 +146,15 @@ core::Result<void> run_server(config::ServerConfig config) {
        .api_address = advertise,
        .api_port = config.advertise_port});
   K3A_CHECK(controllers.start());
+  std::string manifests = config.data_dir + "/server/manifests";
+  std::set<std::string> disabled(config.disable.begin(), config.disable.end());
+  K3A_CHECK(deploy::stage_manifests(manifests, deploy::packaged_manifests(),
+                                    manifest_variables(config), disabled));
+  controllers::LocalApi in_process(api);
+  controllers::EventRecorder recorder(in_process);
+  deploy::DeployController deployer(in_process, api.catalog(), recorder,
+                                    {.dir = manifests, .disabled = disabled});
+  K3A_CHECK(deployer.start());
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -151,6 +179,7 @@ core::Result<void> run_server(config::ServerConfig config) {
   sigwait(&signals, &sig);
   core::log::info("Received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   http->stop();
+  deployer.stop();
   controllers.stop();
   return {};
 }

@@ -5,7 +5,7 @@
 # count, describe shows the conditions and events; DaemonSets and StatefulSets roll out; a
 # Service gets Endpoints and an
 # EndpointSlice from the ready pods; deleting a Deployment takes its ReplicaSets and pods (and --cascade=orphan leaves them); `kubectl delete namespace` returns and leaves
-# nothing behind.
+# nothing behind. The packaged manifests are deployed as Addons.
 BIN=${BIN:?}
 TEST_BIN=${TEST_BIN:?}
 source "$(dirname "$0")/lib.sh"
@@ -37,6 +37,12 @@ until_ok() {
 count() { k get "$@" -o name | grep -c . || true; }
 # count_is N ARGS...: `kubectl get ARGS` lists N objects.
 count_is() { local n=$1; shift; [ "$(count "$@")" = "$n" ]; }
+
+# The packaged manifests are staged and deployed as Addons at start.
+[ "$(stat -c %a "$D/server/manifests/ccm.yaml")" = 600 ] || fail "staged manifest mode"
+until_ok 20 k -n kube-system get addons rolebindings ccm
+grep -Eq "^ccm +$D/server/manifests/ccm.yaml +[0-9a-f]{64}" "$WORK/last.out" || fail "addons: $(cat "$WORK/last.out")"
+expect_ok k get clusterrolebinding kube-apiserver-kubelet-admin k3s-cloud-controller-manager
 
 expect_ok k create -f - <<'YAML'
 apiVersion: v1
@@ -140,4 +146,15 @@ curl -sk -H "Authorization: Bearer $(awk '/token:/{print $2}' "$KUBECONFIG")" \
   "https://127.0.0.1:$PORT/api/v1/pods" > /dev/null
 left=$(sqlite3 "$D/server/db/state.db" "SELECT count(*) FROM kine WHERE name LIKE '/registry/%/team/%' AND deleted = 0 AND id IN (SELECT max(id) FROM kine GROUP BY name)")
 [ "$left" = 0 ] || fail "$left objects left in the deleted namespace: $(sqlite3 "$D/server/db/state.db" "SELECT name FROM kine WHERE name LIKE '/registry/%/team/%' AND deleted = 0 AND id IN (SELECT max(id) FROM kine GROUP BY name)")"
+# --disable at the next start deletes the component's manifest, Addon and objects.
+kill "$SERVER"; wait "$SERVER" || true
+"$BIN/k3s" server -d "$D" --bind-address 127.0.0.1 --https-listen-port "$PORT" -o "$KUBECONFIG" \
+  --disable ccm >> "$WORK/server.log" 2>&1 &
+SERVER=$!
+CLEANUP=("kill $SERVER; wait $SERVER" "${CLEANUP[@]}")
+until_ok 20 test ! -e "$D/server/manifests/ccm.yaml"
+gone() { ! k get "$@" > /dev/null 2>&1; }
+until_ok 20 gone clusterrole k3s-cloud-controller-manager
+expect_fail 'not found' k -n kube-system get addon ccm
+expect_ok k -n kube-system get addon rolebindings
 echo "k3s_controllers: ok"
