@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <map>
+#include <set>
 #include <vector>
 
 namespace k3s::apiserver {
@@ -132,47 +133,71 @@ std::optional<AdmissionDenied> limit_ranger(datastore::Backend& store, const std
                          fmt::format("pods \"{}\" is forbidden: [{}]", name, joined)};
 }
 
-// How much of a quota's resource a new object asks for, and how much is in use.
-struct Usage {
-  double requested = 0;
-  double used = 0;
-  bool counts = false;  // the resource applies to this object's type
-};
+// The object type a quota's object-count resource counts ("pods", "count/deployments.apps"),
+// or null when `resource` is not a count.
+const ResourceType* counted_type(const std::string& resource) {
+  static const std::set<std::string> plain = {"pods",
+                                              "services",
+                                              "configmaps",
+                                              "secrets",
+                                              "persistentvolumeclaims",
+                                              "replicationcontrollers",
+                                              "resourcequotas"};
+  std::string counted = plain.count(resource)            ? resource
+                        : resource.starts_with("count/") ? resource.substr(6)
+                                                         : "";
+  if (counted.empty()) return nullptr;
+  for (const auto& t : builtin_resources()) {
+    if (t.qualified() == counted) return &t;
+  }
+  return nullptr;
+}
 
-Usage usage(datastore::Backend& store, const ResourceType& type, const std::string& ns,
-            const json& object, const std::string& resource) {
-  Usage u;
-  std::string counted;  // the plural this key counts, if it is an object count
-  static const std::map<std::string, std::string> plain = {
-      {"pods", "pods"},
-      {"services", "services"},
-      {"configmaps", "configmaps"},
-      {"secrets", "secrets"},
-      {"persistentvolumeclaims", "persistentvolumeclaims"},
-      {"replicationcontrollers", "replicationcontrollers"},
-      {"resourcequotas", "resourcequotas"}};
-  std::string qualified = type.group.empty() ? type.resource : type.resource + "." + type.group;
-  if (auto it = plain.find(resource); it != plain.end()) counted = it->second;
-  if (resource.starts_with("count/")) counted = resource.substr(6);
-  if (!counted.empty()) {
-    if (counted != qualified && counted != type.resource) return u;
-    u.counts = true;
-    u.requested = 1;
-    u.used = static_cast<double>(list(store, type.key_prefix() + ns + "/").size());
-    return u;
+// The cpu or memory requests or limits a quota resource ("requests.cpu", "memory", ...) sums,
+// as {kind, resource}; empty when it is not one.
+std::pair<std::string, std::string> compute_resource(const std::string& resource) {
+  if (resource == "cpu" || resource == "memory") return {"requests", resource};
+  for (const char* kind : {"requests", "limits"}) {
+    for (const char* what : {"cpu", "memory"}) {
+      if (resource == std::string(kind) + "." + what) return {kind, what};
+    }
   }
-  if (type.resource != "pods" || !type.group.empty()) return u;
-  std::string kind = resource.starts_with("limits.") ? "limits" : "requests";
-  std::string what = resource.substr(resource.find('.') + 1);
-  if (resource == "cpu" || resource == "memory") what = resource;
-  if (what != "cpu" && what != "memory") return u;
-  u.counts = true;
-  u.requested = pod_total(object, kind, what);
-  for (const auto& p : list(store, "/registry/pods/" + ns + "/")) {
+  return {};
+}
+
+// How much of `resource` the namespace uses, as `objects` lists them; nullopt for resources
+// not tracked.
+std::optional<double> used_in(const ObjectLister& objects, const std::string& ns,
+                              const std::string& resource) {
+  if (const ResourceType* t = counted_type(resource)) {
+    double n = 0;
+    for (const auto& o : objects(t->key_prefix() + ns + "/")) {
+      std::string phase = o.value("status", json::object()).value("phase", "");
+      n += !(t->resource == "pods" && (phase == "Succeeded" || phase == "Failed"));
+    }
+    return n;
+  }
+  auto [kind, what] = compute_resource(resource);
+  if (kind.empty()) return std::nullopt;
+  double total = 0;
+  for (const auto& p : objects("/registry/pods/" + ns + "/")) {
     std::string phase = p.value("status", json::object()).value("phase", "");
-    if (phase != "Succeeded" && phase != "Failed") u.used += pod_total(p, kind, what);
+    if (phase != "Succeeded" && phase != "Failed") total += pod_total(p, kind, what);
   }
-  return u;
+  return total;
+}
+
+// How much of a quota's resource a new object of `type` asks for; nullopt when the resource
+// does not apply to it.
+std::optional<double> requested_by(const ResourceType& type, const json& object,
+                                   const std::string& resource) {
+  if (const ResourceType* t = counted_type(resource)) {
+    if (t->qualified() != type.qualified()) return std::nullopt;
+    return 1.0;
+  }
+  auto [kind, what] = compute_resource(resource);
+  if (kind.empty() || type.resource != "pods" || !type.group.empty()) return std::nullopt;
+  return pod_total(object, kind, what);
 }
 
 std::optional<AdmissionDenied> resource_quota(datastore::Backend& store, const ResourceType& type,
@@ -188,17 +213,19 @@ std::optional<AdmissionDenied> resource_quota(datastore::Backend& store, const R
     std::string requested, used, limited;
     json status_used = json::object();
     json hard_limits = q.value("spec", json::object()).value("hard", json::object());
+    ObjectLister objects = [&](const std::string& p) { return list(store, p); };
     for (const auto& [resource, hard_text] : hard_limits.items()) {
       auto hard = parse_quantity(qstr(hard_text));
-      Usage u = usage(store, type, ns, object, resource);
-      if (!hard || !u.counts) continue;
-      status_used[resource] = format_quantity(resource, u.used + u.requested);
-      if (u.used + u.requested <= *hard + 1e-9) continue;
+      auto asked = requested_by(type, object, resource);
+      if (!hard || !asked) continue;
+      double in_use = used_in(objects, ns, resource).value_or(0);
+      status_used[resource] = format_quantity(resource, in_use + *asked);
+      if (in_use + *asked <= *hard + 1e-9) continue;
       auto add = [](std::string& s, const std::string& part) {
         s += (s.empty() ? "" : ",") + part;
       };
-      add(requested, resource + "=" + format_quantity(resource, u.requested));
-      add(used, resource + "=" + format_quantity(resource, u.used));
+      add(requested, resource + "=" + format_quantity(resource, *asked));
+      add(used, resource + "=" + format_quantity(resource, in_use));
       add(limited, resource + "=" + qstr(hard_text));
     }
     if (!limited.empty()) {
@@ -218,6 +245,15 @@ std::optional<AdmissionDenied> resource_quota(datastore::Backend& store, const R
 }
 
 }  // namespace
+
+json quota_used(const ObjectLister& objects, const std::string& ns, const json& hard) {
+  json used = json::object();
+  if (!hard.is_object()) return used;
+  for (const auto& [resource, limit] : hard.items()) {
+    if (auto n = used_in(objects, ns, resource)) used[resource] = format_quantity(resource, *n);
+  }
+  return used;
+}
 
 std::optional<double> parse_quantity(const std::string& text) {
   static const std::map<std::string, double> suffixes = {{"", 1},

@@ -6,9 +6,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "k3s/apiserver/resources.h"
 #include "k3s/datastore/backend.h"
@@ -25,6 +27,14 @@ struct AdmissionDenied {
 // (a missing namespace is NotFound, as upstream answers).
 std::optional<AdmissionDenied> admit_create(datastore::Backend& store, const ResourceType& type,
                                             const std::string& ns, nlohmann::json& object);
+
+// Lists the objects under a datastore key prefix (the store itself, or a controller's view).
+using ObjectLister = std::function<std::vector<nlohmann::json>(const std::string& prefix)>;
+
+// What a namespace uses of each resource a quota's spec.hard limits (object counts, cpu and
+// memory requests and limits), formatted as upstream's quota status shows it.
+nlohmann::json quota_used(const ObjectLister& objects, const std::string& ns,
+                          const nlohmann::json& hard);
 
 // A Kubernetes quantity ("500m", "1.5", "128Mi", "1G", "2e3") in base units; nullopt when
 // malformed.

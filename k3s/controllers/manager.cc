@@ -23,6 +23,8 @@ ControllerManager::ControllerManager(const apiserver::ApiServer& api, datastore:
   controllers_.push_back(make_cron_job_controller(context_));
   controllers_.push_back(make_daemon_set_controller(context_));
   controllers_.push_back(make_stateful_set_controller(context_));
+  controllers_.push_back(make_resource_quota_controller(context_));
+  controllers_.push_back(make_token_cleaner(context_));
 }
 
 core::Result<void> ControllerManager::start() {

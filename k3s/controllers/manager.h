@@ -51,5 +51,7 @@ std::unique_ptr<Controller> make_job_controller(ControllerContext& c);
 std::unique_ptr<Controller> make_cron_job_controller(ControllerContext& c);
 std::unique_ptr<Controller> make_daemon_set_controller(ControllerContext& c);
 std::unique_ptr<Controller> make_stateful_set_controller(ControllerContext& c);
+std::unique_ptr<Controller> make_resource_quota_controller(ControllerContext& c);
+std::unique_ptr<Controller> make_token_cleaner(ControllerContext& c);
 
 }  // namespace k3s::controllers
