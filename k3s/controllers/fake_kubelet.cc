@@ -15,8 +15,8 @@ bool fake(const std::string& node) { return node.starts_with("fake-"); }
 
 }  // namespace
 
-FakeKubelet::FakeKubelet(Call call, std::chrono::milliseconds period)
-    : call_(std::move(call)), period_(period), thread_([this] {
+FakeKubelet::FakeKubelet(Call call, std::chrono::milliseconds period, int lease_seconds)
+    : call_(std::move(call)), period_(period), lease_seconds_(lease_seconds), thread_([this] {
         while (!stop_) {
           tick();
           std::this_thread::sleep_for(period_);
@@ -31,21 +31,24 @@ FakeKubelet::~FakeKubelet() {
 void FakeKubelet::tick() {
   auto nodes = get("/api/v1/nodes");
   auto pods = get("/api/v1/pods");
-  if (!nodes || !pods) return;
+  auto leases = get("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases");
+  if (!nodes || !pods || !leases) return;
+  std::map<std::string, json> lease_of;
+  for (const auto& l : (*leases)["items"]) lease_of[l["metadata"].value("name", "")] = l;
   std::set<std::string> alive;
   for (const auto& node : (*nodes)["items"]) {
     std::string name = node["metadata"].value("name", "");
     json labels = node["metadata"].value("labels", json::object());
     if (!fake(name) || labels.value("fake-kubelet/stopped", "") == "true") continue;
     alive.insert(name);
-    heartbeat(node);
+    heartbeat(node, lease_of.count(name) ? lease_of[name] : json());
   }
   for (const auto& pod : (*pods)["items"]) {
     if (alive.count(pod["spec"].value("nodeName", ""))) run_pod(pod);
   }
 }
 
-void FakeKubelet::heartbeat(const json& node) {
+void FakeKubelet::heartbeat(const json& node, const json& lease) {
   std::string name = node["metadata"]["name"];
   int64_t now = core::system_now();
   std::string stamp = core::format_rfc3339(now);
@@ -55,7 +58,9 @@ void FakeKubelet::heartbeat(const json& node) {
     if (c.value("type", "") == "Ready") ready = c;
   }
   auto beat = core::parse_rfc3339(ready.is_object() ? ready.value("lastHeartbeatTime", "") : "");
-  if (!ready.is_object() || ready.value("status", "") != "True" || !beat || *beat + 5 < now) {
+  // Like a kubelet: the full status when something changed or every five minutes, the lease
+  // in between.
+  if (!ready.is_object() || ready.value("status", "") != "True" || !beat || *beat + 300 < now) {
     json body = node;
     body["status"]["conditions"] = json::array(
         {{{"type", "Ready"},
@@ -75,16 +80,17 @@ void FakeKubelet::heartbeat(const json& node) {
     (void)send("PUT", "/api/v1/nodes/" + name + "/status", body);
   }
   std::string lease_path = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/" + name;
-  auto lease = get(lease_path);
   std::string micro = stamp.substr(0, stamp.size() - 1) + ".000000Z";
-  if (!lease) {
+  if (lease.is_null()) {
     json l = {
         {"apiVersion", "coordination.k8s.io/v1"},
         {"kind", "Lease"},
         {"metadata", {{"name", name}, {"namespace", "kube-node-lease"}}},
         {"spec", {{"holderIdentity", name}, {"leaseDurationSeconds", 40}, {"renewTime", micro}}}};
     (void)send("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", l);
-  } else if ((*lease)["spec"].value("renewTime", "") != micro) {
+  } else if (core::parse_rfc3339(lease["spec"].value("renewTime", "")).value_or(0) +
+                 lease_seconds_ <=
+             now) {
     json patch = {{"spec", {{"renewTime", micro}}}};
     (void)send("PATCH", lease_path, patch, "application/merge-patch+json");
   }

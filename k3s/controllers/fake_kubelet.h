@@ -1,6 +1,6 @@
 // A stand-in for the kubelets of nodes named "fake-*", for tests that run the controllers
 // without agents: it keeps those nodes Ready (status and a lease in kube-node-lease, renewed
-// every second) unless the node carries the label fake-kubelet/stopped=true; marks the pods
+// every lease_seconds) unless the node carries the label fake-kubelet/stopped=true; marks the pods
 // bound to them Running and Ready (a pod with restartPolicy Never or OnFailure finishes:
 // Succeeded, or Failed when annotated fake-kubelet/exit-code other than "0"); and finishes
 // their graceful deletion. Polls through `call` (the API in process, or a client over HTTPS for
@@ -24,12 +24,13 @@ class FakeKubelet {
   using Call = std::function<core::Result<nlohmann::json>(
       const std::string& method, const std::string& path, const nlohmann::json* body,
       const std::string& content_type)>;
-  explicit FakeKubelet(Call call, std::chrono::milliseconds period = std::chrono::milliseconds(50));
+  explicit FakeKubelet(Call call, std::chrono::milliseconds period = std::chrono::milliseconds(50),
+                       int lease_seconds = 1);
   ~FakeKubelet();
 
  private:
   void tick();
-  void heartbeat(const nlohmann::json& node);
+  void heartbeat(const nlohmann::json& node, const nlohmann::json& lease);
   void run_pod(const nlohmann::json& pod);
 
   core::Result<nlohmann::json> get(const std::string& path) {
@@ -43,6 +44,7 @@ class FakeKubelet {
 
   Call call_;
   std::chrono::milliseconds period_;
+  int lease_seconds_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

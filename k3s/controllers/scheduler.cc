@@ -70,10 +70,19 @@ std::set<std::pair<std::string, int64_t>> host_ports(const json& pod) {
   return out;
 }
 
+// A pod bound (or assumed bound) to a node, with what it takes from it.
+struct Placed {
+  ObjectPtr pod;
+  Resources requests;
+  std::set<std::pair<std::string, int64_t>> ports;
+};
+using NodePods = std::map<std::string, Placed>;  // pod key -> pod
+
 class Scheduler : public Controller {
  public:
   explicit Scheduler(ControllerContext& c) : Controller("default-scheduler"), c_(c) {
     c_.informer.on_change(kPods, [this](const Change& ch) {
+      place(ch);
       if (ch.after && pending(*ch.after)) queue().add(queue_key(*ch.after));
       // Freed capacity or ports: the unschedulable pods get another chance.
       if (ch.before && (!ch.after || (!pod_terminal(*ch.before) && pod_terminal(*ch.after))))
@@ -89,24 +98,23 @@ class Scheduler : public Controller {
       return {};
     }
     std::vector<ObjectPtr> nodes = c_.informer.list(kNodes);
-    std::map<std::string, std::vector<ObjectPtr>> placed;  // node -> its pods
-    for (const ObjectPtr& p : c_.informer.list(kPods)) {
-      std::string node = p->value("spec", json::object()).value("nodeName", "");
-      if (!node.empty() && !pod_terminal(*p)) placed[node].push_back(p);
-    }
     std::map<std::string, int> reasons;
     const json* best = nullptr;
     double best_score = 0;
-    for (const ObjectPtr& node : nodes) {
-      std::string why = misfit(*pod, *node, placed[name_of(*node)]);
-      if (!why.empty()) {
-        reasons[why]++;
-        continue;
-      }
-      double score = load(*pod, *node, placed[name_of(*node)]);
-      if (!best || score < best_score) {
-        best = node.get();
-        best_score = score;
+    {
+      std::lock_guard lock(placed_mu_);
+      for (const ObjectPtr& node : nodes) {
+        const NodePods& there = placed_[name_of(*node)];
+        std::string why = misfit(*pod, *node, there);
+        if (!why.empty()) {
+          reasons[why]++;
+          continue;
+        }
+        double score = load(*pod, *node, there);
+        if (!best || score < best_score) {
+          best = node.get();
+          best_score = score;
+        }
       }
     }
     if (!best) return unschedulable(*pod, key, nodes.size(), reasons);
@@ -120,6 +128,13 @@ class Scheduler : public Controller {
         bound.error().code() != core::Errc::kConflict)
       return std::unexpected(bound.error());
     forget_unschedulable(key);
+    if (bound) {
+      // Assumed bound until the informer shows it, so the next pod sees the node's new load.
+      auto assumed = std::make_shared<json>(*pod);
+      (*assumed)["spec"]["nodeName"] = name_of(*best);
+      std::lock_guard lock(placed_mu_);
+      placed_[name_of(*best)][key] = {assumed, requests_of(*pod), host_ports(*pod)};
+    }
     if (bound) {
       c_.events.record(name(), *pod, "Normal", "Scheduled",
                        fmt::format("Successfully assigned {} to {}", key, name_of(*best)));
@@ -135,8 +150,21 @@ class Scheduler : public Controller {
            pod_active(pod);
   }
 
+  // Keeps placed_ current: which pods are bound to which node.
+  void place(const Change& ch) {
+    std::string key = queue_key(ch.after ? *ch.after : *ch.before);
+    auto node_of = [](const ObjectPtr& p) {
+      return p ? p->value("spec", json::object()).value("nodeName", "") : std::string();
+    };
+    std::lock_guard lock(placed_mu_);
+    if (std::string before = node_of(ch.before); !before.empty()) placed_[before].erase(key);
+    std::string after = node_of(ch.after);
+    if (!after.empty() && !pod_terminal(*ch.after))
+      placed_[after][key] = {ch.after, requests_of(*ch.after), host_ports(*ch.after)};
+  }
+
   // Why `node` cannot take `pod`, in upstream's words; "" when it can.
-  std::string misfit(const json& pod, const json& node, const std::vector<ObjectPtr>& there) {
+  static std::string misfit(const json& pod, const json& node, const NodePods& there) {
     const json& spec = pod.value("spec", json::object());
     const json& nspec = node.value("spec", json::object());
     json tolerations = spec.value("tolerations", json::array());
@@ -170,16 +198,16 @@ class Scheduler : public Controller {
              .value("requiredDuringSchedulingIgnoredDuringExecution", json::array())) {
       if (term.value("topologyKey", "") != "kubernetes.io/hostname") continue;
       json namespaces = term.value("namespaces", json::array({namespace_of(pod)}));
-      for (const auto& other : there) {
-        bool in_ns = std::find(namespaces.begin(), namespaces.end(), namespace_of(*other)) !=
+      for (const auto& [key, other] : there) {
+        bool in_ns = std::find(namespaces.begin(), namespaces.end(), namespace_of(*other.pod)) !=
                      namespaces.end();
-        if (in_ns && selector_matches(term.value("labelSelector", json()), labels_of(*other)))
+        if (in_ns && selector_matches(term.value("labelSelector", json()), labels_of(*other.pod)))
           return "node(s) didn't match pod anti-affinity rules";
       }
     }
     auto wanted_ports = host_ports(pod);
-    for (const auto& other : there) {
-      for (const auto& p : host_ports(*other)) {
+    for (const auto& [key, other] : there) {
+      for (const auto& p : other.ports) {
         if (wanted_ports.count(p))
           return "node(s) didn't have free ports for the requested pod ports";
       }
@@ -188,12 +216,7 @@ class Scheduler : public Controller {
     json alloc = status.value("allocatable", status.value("capacity", json::object()));
     int64_t max_pods = alloc.contains("pods") ? quantity_value(alloc["pods"]) : 110;
     if (static_cast<int64_t>(there.size()) + 1 > max_pods) return "Too many pods";
-    Resources used;
-    for (const auto& other : there) {
-      Resources r = requests_of(*other);
-      used.cpu_milli += r.cpu_milli;
-      used.memory += r.memory;
-    }
+    Resources used = total(there);
     Resources want = requests_of(pod);
     if (alloc.contains("cpu") && want.cpu_milli > 0 &&
         used.cpu_milli + want.cpu_milli > quantity_milli(alloc["cpu"]))
@@ -206,15 +229,22 @@ class Scheduler : public Controller {
 
   // The share of the node's cpu and memory requested once the pod is there (lower is better),
   // with the pod count breaking ties.
-  static double load(const json& pod, const json& node, const std::vector<ObjectPtr>& there) {
+  static Resources total(const NodePods& there) {
+    Resources used;
+    for (const auto& [key, other] : there) {
+      used.cpu_milli += other.requests.cpu_milli;
+      used.memory += other.requests.memory;
+    }
+    return used;
+  }
+
+  static double load(const json& pod, const json& node, const NodePods& there) {
     const json& status = node.value("status", json::object());
     json alloc = status.value("allocatable", status.value("capacity", json::object()));
-    Resources used = requests_of(pod);
-    for (const auto& other : there) {
-      Resources r = requests_of(*other);
-      used.cpu_milli += r.cpu_milli;
-      used.memory += r.memory;
-    }
+    Resources used = total(there);
+    Resources mine = requests_of(pod);
+    used.cpu_milli += mine.cpu_milli;
+    used.memory += mine.memory;
     double cpu = static_cast<double>(quantity_milli(alloc.value("cpu", json("1"))));
     double mem = static_cast<double>(quantity_value(alloc.value("memory", json("1Gi"))));
     double share = (cpu > 0 ? used.cpu_milli / cpu : 0) + (mem > 0 ? used.memory / mem : 0);
@@ -282,6 +312,8 @@ class Scheduler : public Controller {
   ControllerContext& c_;
   std::mutex mu_;
   std::set<std::string> unschedulable_;
+  std::mutex placed_mu_;
+  std::map<std::string, NodePods> placed_;  // node -> the pods bound to it
 };
 
 }  // namespace
