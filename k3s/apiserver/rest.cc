@@ -65,8 +65,8 @@ class Call {
         if (m == "POST") return bind();
       } else {
         if (m == "GET") return get();
-        if (m == "PUT") return replace();
-        if (m == "PATCH") return patch();
+        if (m == "PUT") return retrying(&Call::replace);
+        if (m == "PATCH") return retrying(&Call::patch);
       }
       return send_error(w_, 405, "MethodNotAllowed",
                         "the server does not allow this method on the requested resource");
@@ -79,9 +79,9 @@ class Call {
       if (m == "DELETE") return delete_collection();
     } else {
       if (m == "GET") return get();
-      if (m == "PUT") return replace();
+      if (m == "PUT") return retrying(&Call::replace);
       if (m == "DELETE") return remove();
-      if (m == "PATCH") return patch();
+      if (m == "PATCH") return retrying(&Call::patch);
     }
     send_error(w_, 405, "MethodNotAllowed",
                fmt::format("the server does not allow this method on the requested resource"));
@@ -89,6 +89,17 @@ class Call {
 
  private:
   std::string key(const std::string& name) const { return t_.key(r_.ns, name); }
+
+  // A write that named no resourceVersion is not refused because another writer came first:
+  // it is read, applied and written again, as upstream's GuaranteedUpdate does.
+  void retrying(void (Call::*handler)()) {
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      raced_ = false;
+      (this->*handler)();
+      if (!raced_) return;
+    }
+    conflict(r_.name);
+  }
 
   // The object as this request's subresource shows it: the Scale for /scale.
   json view(const json& object) const { return r_.sub == "scale" ? to_scale(t_, object) : object; }
@@ -539,12 +550,20 @@ class Call {
       // The last finalizer is gone: the object goes.
       auto res = store_.remove(old.key, old.mod_revision);
       if (!res) return fail_store(res.error());
+      if (!res->succeeded && unconditional_) {
+        raced_ = true;
+        return;
+      }
       if (!res->succeeded) return conflict(md.value("name", ""));
       o["metadata"]["resourceVersion"] = std::to_string(res->revision);
       return send_json(w_, code, view(o));
     }
     auto res = store_.update(old.key, stored(o), old.mod_revision, old.lease);
     if (!res) return fail_store(res.error());
+    if (!res->succeeded && unconditional_) {
+      raced_ = true;  // retrying() tries again
+      return;
+    }
     if (!res->succeeded) return conflict(md.value("name", ""));
     send_json(w_, code, view(present(t_, *res->current)));
   }
@@ -568,6 +587,7 @@ class Call {
     if (!*old) return not_found(r_.name);
     std::string want = o["metadata"].value("resourceVersion", "");
     if (!want.empty() && want != std::to_string((*old)->mod_revision)) return conflict(r_.name);
+    unconditional_ = want.empty();
     write_over(**old, unview(present(t_, **old), std::move(o)));
   }
 
@@ -747,6 +767,7 @@ class Call {
     }
     std::string want = (*config)["metadata"].value("resourceVersion", "");
     if (!want.empty() && want != std::to_string((*old)->mod_revision)) return conflict(r_.name);
+    unconditional_ = want.empty();
     write_over(**old, unview(live, std::move(*applied)));
   }
 
@@ -792,8 +813,11 @@ class Call {
                         std::string("the patch could not be applied: ") + e.what());
     }
     if (!conform_view(patched) || (r_.sub != "scale" && !validate_fields(patched))) return;
+    // Only a resourceVersion the patch itself sets is a precondition.
     std::string want = patched["metadata"].value("resourceVersion", "");
+    if (want == current["metadata"].value("resourceVersion", "")) want.clear();
     if (!want.empty() && want != std::to_string((*old)->mod_revision)) return conflict(r_.name);
+    unconditional_ = want.empty();
     write_over(**old, unview(present(t_, **old), std::move(patched)));
   }
 
@@ -844,10 +868,17 @@ class Call {
   void remove() {
     auto options = delete_options();
     if (!options) return;
-    auto old = store_.get(key(r_.name));
-    if (!old) return fail_store(old.error());
-    if (!*old) return not_found(r_.name);
-    auto deleted = delete_one(**old, *options);
+    bool preconditions =
+        !options->precondition_uid.empty() || !options->precondition_resource_version.empty();
+    core::Result<json> deleted;
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      auto old = store_.get(key(r_.name));
+      if (!old) return fail_store(old.error());
+      if (!*old) return not_found(r_.name);
+      deleted = delete_one(**old, *options);
+      // Without preconditions, a concurrent write only means reading the object again.
+      if (deleted || deleted.error().code() != core::Errc::kConflict || preconditions) break;
+    }
     if (!deleted && deleted.error().code() == core::Errc::kConflict)
       return send_error(w_, 409, "Conflict", deleted.error().message(), &r_, r_.name);
     if (!deleted) return fail_store(deleted.error());
@@ -896,7 +927,9 @@ class Call {
   const ResourceType& t_;
   ResponseWriter& w_;
   std::map<std::string, std::string> q_;
-  bool applying_ = false;  // managedFields come from server_side_apply()
+  bool applying_ = false;       // managedFields come from server_side_apply()
+  bool unconditional_ = false;  // the write named no resourceVersion
+  bool raced_ = false;          // ... and another writer came first: try again
 };
 
 }  // namespace

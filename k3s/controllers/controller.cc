@@ -39,6 +39,26 @@ std::string controller_uid(const json& o) {
   return "";
 }
 
+void Controller::enqueue_controller(const json& o, const std::string& kind) {
+  for (const auto& ref : metadata(o).value("ownerReferences", json::array())) {
+    if (ref.value("kind", "") == kind && ref.value("controller", false))
+      queue_.add(namespace_of(o) + "/" + ref.value("name", ""));
+  }
+}
+
+core::Result<void> unless(core::Result<json> r, core::Errc tolerated) {
+  if (r || r.error().code() == tolerated) return {};
+  return std::unexpected(r.error());
+}
+
+core::Result<void> write_status(const LocalApi& api, const std::string& path, const json& object,
+                                const json& status) {
+  if (object.value("status", json()) == status) return {};
+  json body = object;
+  body["status"] = status;
+  return unless_missing(api.replace(path + "/status", body));
+}
+
 void Expectations::expect_create(const std::string& key, const std::string& pod) {
   std::lock_guard lock(mu_);
   Pending& p = pending_[key];

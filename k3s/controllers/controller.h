@@ -64,6 +64,10 @@ class Controller {
   virtual core::Result<void> sync(const std::string& key) = 0;
   WorkQueue& queue() { return queue_; }
 
+ protected:
+  // Queues "<ns>/<name>" of the object's controller when it is of `kind`.
+  void enqueue_controller(const nlohmann::json& o, const std::string& kind);
+
  private:
   std::string name_;
   WorkQueue queue_;
@@ -89,6 +93,17 @@ class Expectations {
   std::mutex mu_;
   std::map<std::string, Pending> pending_;
 };
+
+// Success, or the call's error unless it is `tolerated` (a missing object often needs nothing
+// more, an existing one nothing at all).
+core::Result<void> unless(core::Result<nlohmann::json> r, core::Errc tolerated);
+inline core::Result<void> unless_missing(core::Result<nlohmann::json> r) {
+  return unless(std::move(r), core::Errc::kNotFound);
+}
+// Writes `status` through the object's /status subresource unless the object already has it;
+// an object deleted meanwhile is not an error.
+core::Result<void> write_status(const LocalApi& api, const std::string& path,
+                                const nlohmann::json& object, const nlohmann::json& status);
 
 // Helpers over objects as JSON.
 const nlohmann::json& metadata(const nlohmann::json& o);

@@ -42,10 +42,7 @@ class CronJobController : public Controller {
     });
     c_.informer.on_change("/registry/jobs/", [this](const Change& ch) {
       const json& job = ch.after ? *ch.after : *ch.before;
-      for (const auto& ref : metadata(job).value("ownerReferences", json::array())) {
-        if (ref.value("kind", "") == "CronJob" && ref.value("controller", false))
-          queue().add(namespace_of(job) + "/" + ref.value("name", ""));
-      }
+      enqueue_controller(job, "CronJob");
     });
   }
 
@@ -86,7 +83,7 @@ class CronJobController : public Controller {
       c_.events.record(name(), cj, "Warning", schedule ? "UnknownTimeZone" : "UnparseableSchedule",
                        schedule ? "invalid timeZone: \"" + tz + "\""
                                 : "unparseable schedule: " + schedule.error().message());
-      return write_status(cj, status, next, active);
+      return finish_status(cj, next, active);
     }
     int64_t now = core::system_now();
     if (!spec.value("suspend", false)) {
@@ -98,7 +95,7 @@ class CronJobController : public Controller {
     }
     if (auto after = schedule->next(now, tz))
       queue().add_after(key, std::chrono::seconds(*after - now));
-    return write_status(cj, status, next, active);
+    return finish_status(cj, next, active);
   }
 
  private:
@@ -114,10 +111,9 @@ class CronJobController : public Controller {
     if (policy == "Forbid" && !active.empty()) return {};  // tried again at the next change
     if (policy == "Replace") {
       for (const auto& ref : active) {
-        auto gone = c_.api.remove(
-            object_path("batch/v1", "jobs", namespace_of(cj), ref.value("name", "")), "Background");
-        if (!gone && gone.error().code() != core::Errc::kNotFound)
-          return std::unexpected(gone.error());
+        K3A_CHECK(unless_missing(
+            c_.api.remove(object_path("batch/v1", "jobs", namespace_of(cj), ref.value("name", "")),
+                          "Background")));
         c_.events.record(name(), cj, "Normal", "SuccessfulDelete",
                          "Deleted job " + ref.value("name", ""));
       }
@@ -153,28 +149,21 @@ class CronJobController : public Controller {
   core::Result<void> prune(const std::vector<ObjectPtr>& done, int64_t limit) {
     for (size_t i = 0; i + static_cast<size_t>(std::max<int64_t>(0, limit)) < done.size(); ++i) {
       if (being_deleted(*done[i])) continue;
-      auto gone = c_.api.remove(
-          object_path("batch/v1", "jobs", namespace_of(*done[i]), name_of(*done[i])), "Background");
-      if (!gone && gone.error().code() != core::Errc::kNotFound)
-        return std::unexpected(gone.error());
+      K3A_CHECK(unless_missing(
+          c_.api.remove(object_path("batch/v1", "jobs", namespace_of(*done[i]), name_of(*done[i])),
+                        "Background")));
     }
     return {};
   }
 
-  core::Result<void> write_status(const json& cj, const json& status, json next,
-                                  const json& active) {
+  core::Result<void> finish_status(const json& cj, json next, const json& active) {
     if (active.empty()) {
       next.erase("active");
     } else {
       next["active"] = active;
     }
-    if (next == status) return {};
-    json body = cj;
-    body["status"] = next;
-    auto w = c_.api.replace(
-        object_path("batch/v1", "cronjobs", namespace_of(cj), name_of(cj)) + "/status", body);
-    if (!w && w.error().code() != core::Errc::kNotFound) return std::unexpected(w.error());
-    return {};
+    return controllers::write_status(
+        c_.api, object_path("batch/v1", "cronjobs", namespace_of(cj), name_of(cj)), cj, next);
   }
 
   ControllerContext& c_;

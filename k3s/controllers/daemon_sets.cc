@@ -60,10 +60,7 @@ class DaemonSetController : public Controller {
     });
     c_.informer.on_change("/registry/pods/", [this](const Change& ch) {
       const json& pod = ch.after ? *ch.after : *ch.before;
-      for (const auto& ref : metadata(pod).value("ownerReferences", json::array())) {
-        if (ref.value("kind", "") == "DaemonSet" && ref.value("controller", false))
-          queue().add(namespace_of(pod) + "/" + ref.value("name", ""));
-      }
+      enqueue_controller(pod, "DaemonSet");
     });
     c_.informer.on_change("/registry/nodes/", [this](const Change&) {
       for (const ObjectPtr& ds : c_.informer.list(kPrefix)) queue().add(queue_key(*ds));
@@ -148,13 +145,8 @@ class DaemonSetController : public Controller {
     for (const char* k : {"updatedNumberScheduled", "numberAvailable", "numberUnavailable"}) {
       if (next[k] == 0) next.erase(k);
     }
-    if (next == status) return {};
-    json body = ds;
-    body["status"] = next;
-    auto w = c_.api.replace(
-        object_path("apps/v1", "daemonsets", namespace_of(ds), name_of(ds)) + "/status", body);
-    if (!w && w.error().code() != core::Errc::kNotFound) return std::unexpected(w.error());
-    return {};
+    return write_status(c_.api, object_path("apps/v1", "daemonsets", namespace_of(ds), name_of(ds)),
+                        ds, next);
   }
 
  private:
@@ -221,8 +213,8 @@ class DaemonSetController : public Controller {
 
   core::Result<void> delete_pod(const std::string& key, const json& ds, const json& pod) {
     expectations_.expect_delete(key, name_of(pod));
-    auto gone = c_.api.remove(object_path("v1", "pods", namespace_of(pod), name_of(pod)));
-    if (!gone && gone.error().code() != core::Errc::kNotFound) return std::unexpected(gone.error());
+    K3A_CHECK(
+        unless_missing(c_.api.remove(object_path("v1", "pods", namespace_of(pod), name_of(pod)))));
     c_.events.record(name(), ds, "Normal", "SuccessfulDelete", "Deleted pod: " + name_of(pod));
     return {};
   }

@@ -72,7 +72,7 @@ class DeploymentController : public Controller {
       queue().add(queue_key(ch.after ? *ch.after : *ch.before));
     });
     c_.informer.on_change("/registry/replicasets/", [this](const Change& ch) {
-      enqueue_owner(ch.after ? *ch.after : *ch.before);
+      enqueue_controller(ch.after ? *ch.after : *ch.before, "Deployment");
     });
     // Recreate waits for the old pods to be gone.
     c_.informer.on_change("/registry/pods/", [this](const Change& ch) {
@@ -81,7 +81,7 @@ class DeploymentController : public Controller {
         if (ref.value("kind", "") != "ReplicaSet") continue;
         if (ObjectPtr rs = c_.informer.get("/registry/replicasets/" + namespace_of(*ch.before) +
                                            "/" + ref.value("name", "")))
-          enqueue_owner(*rs);
+          enqueue_controller(*rs, "Deployment");
       }
     });
   }
@@ -120,13 +120,6 @@ class DeploymentController : public Controller {
     std::vector<ObjectPtr> old;
     std::string created;  // the name of a set created by this sync
   };
-
-  void enqueue_owner(const json& rs) {
-    for (const auto& ref : metadata(rs).value("ownerReferences", json::array())) {
-      if (ref.value("kind", "") == "Deployment" && ref.value("controller", false))
-        queue().add(namespace_of(rs) + "/" + ref.value("name", ""));
-    }
-  }
 
   int64_t max_surge(const json& d) const {
     const json& s = d.value("spec", json::object()).value("strategy", json::object());
@@ -313,9 +306,8 @@ class DeploymentController : public Controller {
     std::string want = std::to_string(revision);
     if (metadata(d).value("annotations", json::object()).value(kRevision, "") == want) return {};
     json patch = {{"metadata", {{"annotations", {{kRevision, want}}}}}};
-    auto p = c_.api.merge_patch(object_path("apps/v1", "deployments", namespace_of(d), name_of(d)),
-                                patch);
-    if (!p && p.error().code() != core::Errc::kNotFound) return std::unexpected(p.error());
+    K3A_CHECK(unless_missing(c_.api.merge_patch(
+        object_path("apps/v1", "deployments", namespace_of(d), name_of(d)), patch)));
     return {};
   }
 
@@ -346,10 +338,8 @@ class DeploymentController : public Controller {
         empty.push_back(rs);
     }
     for (size_t i = 0; i + limit < empty.size(); ++i) {
-      auto gone = c_.api.remove(
-          object_path("apps/v1", "replicasets", namespace_of(*empty[i]), name_of(*empty[i])));
-      if (!gone && gone.error().code() != core::Errc::kNotFound)
-        return std::unexpected(gone.error());
+      K3A_CHECK(unless_missing(c_.api.remove(
+          object_path("apps/v1", "replicasets", namespace_of(*empty[i]), name_of(*empty[i])))));
     }
     return {};
   }
@@ -424,13 +414,8 @@ class DeploymentController : public Controller {
         queue().add_after(queue_key(d), std::chrono::seconds(left));
       }
     }
-    if (next == old) return {};
-    json body = d;
-    body["status"] = next;
-    auto w = c_.api.replace(
-        object_path("apps/v1", "deployments", namespace_of(d), name_of(d)) + "/status", body);
-    if (!w && w.error().code() != core::Errc::kNotFound) return std::unexpected(w.error());
-    return {};
+    return write_status(c_.api, object_path("apps/v1", "deployments", namespace_of(d), name_of(d)),
+                        d, next);
   }
 
   static const json* find_condition(const json& status, const std::string& type) {

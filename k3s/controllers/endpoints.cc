@@ -164,11 +164,11 @@ class EndpointsController : public Controller {
     std::string ep_path = object_path("v1", "endpoints", ns, name);
     ObjectPtr have = c_.informer.get("/registry/services/endpoints/" + ns + "/" + name);
     if (!have) {
-      K3A_CHECK(
-          ok_or(c_.api.create(object_path("v1", "endpoints", ns), ep), core::Errc::kAlreadyExists));
+      K3A_CHECK(unless(c_.api.create(object_path("v1", "endpoints", ns), ep),
+                       core::Errc::kAlreadyExists));
     } else if (have->value("subsets", json::array()) != p.subsets || labels_of(*have) != labels) {
       ep["metadata"]["resourceVersion"] = metadata(*have)["resourceVersion"];
-      K3A_CHECK(ok_or(c_.api.replace(ep_path, ep), core::Errc::kNotFound));
+      K3A_CHECK(unless_missing(c_.api.replace(ep_path, ep)));
     }
     // The EndpointSlice: one per service.
     json slice_labels = labels;
@@ -191,8 +191,8 @@ class EndpointsController : public Controller {
         slice["metadata"].erase("ownerReferences");
       }
       K3A_CHECK(
-          ok_or(c_.api.create(object_path("discovery.k8s.io/v1", "endpointslices", ns), slice),
-                core::Errc::kAlreadyExists));
+          unless(c_.api.create(object_path("discovery.k8s.io/v1", "endpointslices", ns), slice),
+                 core::Errc::kAlreadyExists));
       return {};
     }
     const json& first = *slices.front();
@@ -202,15 +202,12 @@ class EndpointsController : public Controller {
       body["metadata"]["labels"] = slice_labels;
       body["endpoints"] = p.endpoints;
       body["ports"] = p.ports;
-      K3A_CHECK(
-          ok_or(c_.api.replace(
-                    object_path("discovery.k8s.io/v1", "endpointslices", ns, name_of(first)), body),
-                core::Errc::kNotFound));
+      K3A_CHECK(unless_missing(c_.api.replace(
+          object_path("discovery.k8s.io/v1", "endpointslices", ns, name_of(first)), body)));
     }
     for (size_t i = 1; i < slices.size(); ++i) {
-      K3A_CHECK(ok_or(c_.api.remove(object_path("discovery.k8s.io/v1", "endpointslices", ns,
-                                                name_of(*slices[i]))),
-                      core::Errc::kNotFound));
+      K3A_CHECK(unless_missing(c_.api.remove(
+          object_path("discovery.k8s.io/v1", "endpointslices", ns, name_of(*slices[i])))));
     }
     return {};
   }
@@ -229,14 +226,8 @@ class EndpointsController : public Controller {
   // The service is gone: its endpoints go too (its slices are collected as its dependents).
   core::Result<void> remove_all(const std::string& ns, const std::string& name) {
     if (c_.informer.get("/registry/services/endpoints/" + ns + "/" + name))
-      K3A_CHECK(
-          ok_or(c_.api.remove(object_path("v1", "endpoints", ns, name)), core::Errc::kNotFound));
+      K3A_CHECK(unless_missing(c_.api.remove(object_path("v1", "endpoints", ns, name))));
     return {};
-  }
-
-  static core::Result<void> ok_or(core::Result<json> r, core::Errc tolerated) {
-    if (r || r.error().code() == tolerated) return {};
-    return std::unexpected(r.error());
   }
 
   ControllerContext& c_;

@@ -106,11 +106,6 @@ class GarbageCollector : public Controller {
     return "";
   }
 
-  core::Result<void> ignore_missing(core::Result<json> r) {
-    if (!r && r.error().code() != core::Errc::kNotFound) return std::unexpected(r.error());
-    return {};
-  }
-
   core::Result<void> sync_owner(const std::string& uid) {
     ObjectPtr owner = object_with_uid(uid);
     std::set<std::string> deps = dependents_of(uid);
@@ -131,7 +126,7 @@ class GarbageCollector : public Controller {
         json patch = {{"metadata",
                        {{"ownerReferences", refs.empty() ? json() : refs},
                         {"resourceVersion", metadata(*dep)["resourceVersion"]}}}};
-        K3A_CHECK(ignore_missing(c_.api.merge_patch(path_of(d), patch)));
+        K3A_CHECK(unless_missing(c_.api.merge_patch(path_of(d), patch)));
       }
       return remove_finalizer(*owner, path, kOrphanFinalizer);
     }
@@ -146,7 +141,7 @@ class GarbageCollector : public Controller {
         blocked |= blocks;
         if (!being_deleted(*dep))
           K3A_CHECK(
-              ignore_missing(c_.api.remove(path_of(d), blocks ? "Foreground" : "Background")));
+              unless_missing(c_.api.remove(path_of(d), blocks ? "Foreground" : "Background")));
       }
       if (!blocked) return remove_finalizer(*owner, path, kForegroundFinalizer);
     }
@@ -167,7 +162,7 @@ class GarbageCollector : public Controller {
     json patch = {{"metadata",
                    {{"finalizers", rest.empty() ? json() : rest},
                     {"resourceVersion", metadata(o)["resourceVersion"]}}}};
-    return ignore_missing(c_.api.merge_patch(path, patch));
+    return unless_missing(c_.api.merge_patch(path, patch));
   }
 
   // Deletes a dependent whose owners are all gone (or all being deleted in the foreground), and
@@ -196,13 +191,13 @@ class GarbageCollector : public Controller {
       json patch = {
           {"metadata",
            {{"ownerReferences", solid}, {"resourceVersion", metadata(*dep)["resourceVersion"]}}}};
-      return ignore_missing(c_.api.merge_patch(path, patch));
+      return unless_missing(c_.api.merge_patch(path, patch));
     }
     std::string policy = waiting && blocking                         ? "Foreground"
                          : has_finalizer(*dep, kOrphanFinalizer)     ? "Orphan"
                          : has_finalizer(*dep, kForegroundFinalizer) ? "Foreground"
                                                                      : "Background";
-    return ignore_missing(c_.api.remove(path, policy));
+    return unless_missing(c_.api.remove(path, policy));
   }
 
   ControllerContext& c_;

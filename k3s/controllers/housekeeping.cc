@@ -33,12 +33,8 @@ class ResourceQuotaController : public Controller {
     for (const ObjectPtr& q : c_.informer.list(kQuotas + ns + "/")) {
       json hard = q->value("spec", json::object()).value("hard", json::object());
       json status = {{"hard", hard}, {"used", apiserver::quota_used(objects, ns, hard)}};
-      if (q->value("status", json()) == status) continue;
-      json body = *q;
-      body["status"] = status;
-      auto w =
-          c_.api.replace(object_path("v1", "resourcequotas", ns, name_of(*q)) + "/status", body);
-      if (!w && w.error().code() != core::Errc::kNotFound) return std::unexpected(w.error());
+      K3A_CHECK(
+          write_status(c_.api, object_path("v1", "resourcequotas", ns, name_of(*q)), *q, status));
     }
     return {};
   }
@@ -66,8 +62,7 @@ class TokenCleaner : public Controller {
       queue().add_after(name, std::chrono::seconds(left));
       return {};
     }
-    auto gone = c_.api.remove(object_path("v1", "secrets", "kube-system", name));
-    if (!gone && gone.error().code() != core::Errc::kNotFound) return std::unexpected(gone.error());
+    K3A_CHECK(unless_missing(c_.api.remove(object_path("v1", "secrets", "kube-system", name))));
     return {};
   }
 

@@ -37,10 +37,7 @@ class JobController : public Controller {
     });
     c_.informer.on_change("/registry/pods/", [this](const Change& ch) {
       const json& pod = ch.after ? *ch.after : *ch.before;
-      for (const auto& ref : metadata(pod).value("ownerReferences", json::array())) {
-        if (ref.value("kind", "") == "Job" && ref.value("controller", false))
-          queue().add(namespace_of(pod) + "/" + ref.value("name", ""));
-      }
+      enqueue_controller(pod, "Job");
     });
   }
 
@@ -148,13 +145,8 @@ class JobController : public Controller {
     for (const char* k : {"active", "succeeded", "failed"}) {
       if (next[k] == 0) next.erase(k);
     }
-    if (next == status) return {};
-    json body = job;
-    body["status"] = next;
-    auto w = c_.api.replace(
-        object_path("batch/v1", "jobs", namespace_of(job), name_of(job)) + "/status", body);
-    if (!w && w.error().code() != core::Errc::kNotFound) return std::unexpected(w.error());
-    return {};
+    return write_status(c_.api, object_path("batch/v1", "jobs", namespace_of(job), name_of(job)),
+                        job, next);
   }
 
  private:
@@ -209,8 +201,8 @@ class JobController : public Controller {
   }
 
   core::Result<void> delete_pod(const json& job, const json& pod) {
-    auto gone = c_.api.remove(object_path("v1", "pods", namespace_of(pod), name_of(pod)));
-    if (!gone && gone.error().code() != core::Errc::kNotFound) return std::unexpected(gone.error());
+    K3A_CHECK(
+        unless_missing(c_.api.remove(object_path("v1", "pods", namespace_of(pod), name_of(pod)))));
     c_.events.record(name(), job, "Normal", "SuccessfulDelete", "Deleted pod: " + name_of(pod));
     return {};
   }
@@ -227,9 +219,8 @@ class JobController : public Controller {
       queue().add_after(queue_key(job), std::chrono::seconds(at - now));
       return {};
     }
-    auto gone = c_.api.remove(object_path("batch/v1", "jobs", namespace_of(job), name_of(job)),
-                              "Background");
-    if (!gone && gone.error().code() != core::Errc::kNotFound) return std::unexpected(gone.error());
+    K3A_CHECK(unless_missing(c_.api.remove(
+        object_path("batch/v1", "jobs", namespace_of(job), name_of(job)), "Background")));
     return {};
   }
 

@@ -37,10 +37,8 @@ class NamespaceController : public Controller {
         for (const auto& f : metadata(*o).value("finalizers", json::array()))
           finalizers[f.get<std::string>()]++;
         if (being_deleted(*o)) continue;
-        auto deleted = c_.api.remove(object_path(t.group_version(), t.resource, name, name_of(*o)),
-                                     "Background");
-        if (!deleted && deleted.error().code() != core::Errc::kNotFound)
-          return std::unexpected(deleted.error());
+        K3A_CHECK(unless_missing(c_.api.remove(
+            object_path(t.group_version(), t.resource, name, name_of(*o)), "Background")));
       }
     }
     if (!remaining.empty()) {
@@ -54,9 +52,8 @@ class NamespaceController : public Controller {
     }
     json body = *ns;
     body["spec"]["finalizers"] = spec_finalizers;
-    auto finalized = c_.api.replace(object_path("v1", "namespaces", "", name) + "/finalize", body);
-    if (!finalized && finalized.error().code() != core::Errc::kNotFound)
-      return std::unexpected(finalized.error());
+    K3A_CHECK(unless_missing(
+        c_.api.replace(object_path("v1", "namespaces", "", name) + "/finalize", body)));
     return {};
   }
 
@@ -88,13 +85,9 @@ class NamespaceController : public Controller {
     for (size_t i = 0; same && i < old.size(); ++i)
       same = old[i].value("message", "") == conditions[i]["message"];
     if (same) return {};
-    json body = ns;
-    body["status"]["conditions"] = conditions;
-    auto written =
-        c_.api.replace(object_path("v1", "namespaces", "", name_of(ns)) + "/status", body);
-    if (!written && written.error().code() != core::Errc::kNotFound)
-      return std::unexpected(written.error());
-    return {};
+    json status = ns.value("status", json::object());
+    status["conditions"] = conditions;
+    return write_status(c_.api, object_path("v1", "namespaces", "", name_of(ns)), ns, status);
   }
 
   ControllerContext& c_;

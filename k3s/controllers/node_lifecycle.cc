@@ -38,6 +38,14 @@ class NodeLifecycleController : public Controller {
       : Controller("node-lifecycle-controller"), c_(c) {
     c_.informer.on_change(kNodes, [this](const Change& ch) {
       queue().add(name_of(ch.after ? *ch.after : *ch.before));
+      // Once the view shows new taints, the node's pods are checked against them.
+      auto taints = [](const ObjectPtr& n) {
+        return n ? n->value("spec", json::object()).value("taints", json::array()) : json();
+      };
+      if (ch.after && taints(ch.before) != taints(ch.after)) {
+        for (const ObjectPtr& pod : pods_on(name_of(*ch.after)))
+          queue().add("pod/" + queue_key(*pod));
+      }
     });
     c_.informer.on_change(kLeases, [this](const Change& ch) {
       if (ch.after) queue().add(name_of(*ch.after));
@@ -144,10 +152,7 @@ class NodeLifecycleController : public Controller {
     if (want == have) return {};
     json patch = {{"spec", {{"taints", want.empty() ? json() : want}}},
                   {"metadata", {{"resourceVersion", metadata(node)["resourceVersion"]}}}};
-    auto w = c_.api.merge_patch(object_path("v1", "nodes", "", name_of(node)), patch);
-    if (!w && w.error().code() != core::Errc::kNotFound) return std::unexpected(w.error());
-    for (const ObjectPtr& pod : pods_on(name_of(node))) queue().add("pod/" + queue_key(*pod));
-    return {};
+    return unless_missing(c_.api.merge_patch(object_path("v1", "nodes", "", name_of(node)), patch));
   }
 
   // A pod on a node with NoExecute taints it does not tolerate (or tolerates only for a while,
@@ -179,8 +184,8 @@ class NodeLifecycleController : public Controller {
     }
     c_.events.record(name(), *pod, "Normal", "TaintManagerEviction",
                      "Marking for deletion Pod " + key);
-    auto gone = c_.api.remove(object_path("v1", "pods", namespace_of(*pod), name_of(*pod)));
-    if (!gone && gone.error().code() != core::Errc::kNotFound) return std::unexpected(gone.error());
+    K3A_CHECK(unless_missing(
+        c_.api.remove(object_path("v1", "pods", namespace_of(*pod), name_of(*pod)))));
     return {};
   }
 
@@ -196,16 +201,12 @@ class NodeLifecycleController : public Controller {
   // node-password Secret.
   core::Result<void> forget_node(const std::string& node) {
     for (const ObjectPtr& pod : pods_on(node)) {
-      auto gone =
-          c_.api.remove(object_path("v1", "pods", namespace_of(*pod), name_of(*pod)), "", 0);
-      if (!gone && gone.error().code() != core::Errc::kNotFound)
-        return std::unexpected(gone.error());
+      K3A_CHECK(unless_missing(
+          c_.api.remove(object_path("v1", "pods", namespace_of(*pod), name_of(*pod)), "", 0)));
     }
     std::string secret = node + ".node-password.k3s";
     if (c_.informer.get("/registry/secrets/kube-system/" + secret)) {
-      auto gone = c_.api.remove(object_path("v1", "secrets", "kube-system", secret));
-      if (!gone && gone.error().code() != core::Errc::kNotFound)
-        return std::unexpected(gone.error());
+      K3A_CHECK(unless_missing(c_.api.remove(object_path("v1", "secrets", "kube-system", secret))));
     }
     return {};
   }

@@ -40,10 +40,7 @@ class ReplicaSetController : public Controller {
     c_.informer.on_change("/registry/pods/", [this](const Change& ch) {
       for (const ObjectPtr& p : {ch.before, ch.after}) {
         if (!p) continue;
-        for (const auto& ref : metadata(*p).value("ownerReferences", json::array())) {
-          if (ref.value("kind", "") == "ReplicaSet" && ref.value("controller", false))
-            queue().add(namespace_of(*p) + "/" + ref.value("name", ""));
-        }
+        enqueue_controller(*p, "ReplicaSet");
         // An orphan may be adopted by a set whose selector matches it.
         if (controller_uid(*p).empty() && ch.after) {
           for (const ObjectPtr& rs : c_.informer.list(kPrefix + namespace_of(*p) + "/")) {
@@ -128,9 +125,7 @@ class ReplicaSetController : public Controller {
       for (int64_t i = 0; i < have - want; ++i) {
         const json& pod = *active[i];
         expectations_.expect_delete(key, name_of(pod));
-        auto deleted = c_.api.remove(object_path("v1", "pods", ns, name_of(pod)));
-        if (!deleted && deleted.error().code() != core::Errc::kNotFound)
-          return std::unexpected(deleted.error());
+        K3A_CHECK(unless_missing(c_.api.remove(object_path("v1", "pods", ns, name_of(pod)))));
         c_.events.record(name(), rs, "Normal", "SuccessfulDelete", "Deleted pod: " + name_of(pod));
       }
     }
@@ -169,13 +164,8 @@ class ReplicaSetController : public Controller {
     for (const char* k : {"fullyLabeledReplicas", "readyReplicas", "availableReplicas"}) {
       if (next[k] == 0) next.erase(k);  // omitted when zero, as upstream serialises them
     }
-    if (next == status) return {};
-    json body = rs;
-    body["status"] = next;
-    auto r = c_.api.replace(
-        object_path("apps/v1", "replicasets", namespace_of(rs), name_of(rs)) + "/status", body);
-    if (!r && r.error().code() != core::Errc::kNotFound) return std::unexpected(r.error());
-    return {};
+    return write_status(
+        c_.api, object_path("apps/v1", "replicasets", namespace_of(rs), name_of(rs)), rs, next);
   }
 
   ControllerContext& c_;

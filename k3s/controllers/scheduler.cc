@@ -288,9 +288,8 @@ class Scheduler : public Controller {
     json body = pod;
     body["status"]["conditions"] = conditions;
     if (!body["status"].contains("phase")) body["status"]["phase"] = "Pending";
-    auto w = c_.api.replace(object_path("v1", "pods", namespace_of(pod), name_of(pod)) + "/status",
-                            body);
-    if (!w && w.error().code() != core::Errc::kNotFound) return std::unexpected(w.error());
+    K3A_CHECK(unless_missing(c_.api.replace(
+        object_path("v1", "pods", namespace_of(pod), name_of(pod)) + "/status", body)));
     c_.events.record(name(), pod, "Warning", "FailedScheduling", message);
     return {};
   }

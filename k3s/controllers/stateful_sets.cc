@@ -27,10 +27,7 @@ class StatefulSetController : public Controller {
     });
     c_.informer.on_change("/registry/pods/", [this](const Change& ch) {
       const json& pod = ch.after ? *ch.after : *ch.before;
-      for (const auto& ref : metadata(pod).value("ownerReferences", json::array())) {
-        if (ref.value("kind", "") == "StatefulSet" && ref.value("controller", false))
-          queue().add(namespace_of(pod) + "/" + ref.value("name", ""));
-      }
+      enqueue_controller(pod, "StatefulSet");
     });
   }
 
@@ -62,7 +59,7 @@ class StatefulSetController : public Controller {
     for (int64_t i = 0; i < replicas && !blocked; ++i) {
       ObjectPtr p = pods.count(i) ? pods[i] : nullptr;
       if (p && pod_terminal(*p)) {
-        K3A_CHECK(ignore(c_.api.remove(pod_path(sts, i), "", 0), core::Errc::kNotFound));
+        K3A_CHECK(unless_missing(c_.api.remove(pod_path(sts, i), "", 0)));
         p = nullptr;
         blocked = !parallel;
         continue;
@@ -81,7 +78,7 @@ class StatefulSetController : public Controller {
         if (!parallel) break;
         continue;
       }
-      K3A_CHECK(ignore(c_.api.remove(pod_path(sts, it->first)), core::Errc::kNotFound));
+      K3A_CHECK(unless_missing(c_.api.remove(pod_path(sts, it->first))));
       c_.events.record(name(), sts, "Normal", "SuccessfulDelete",
                        fmt::format("delete Pod {} in StatefulSet {} successful",
                                    name_of(*it->second), name_of(sts)));
@@ -98,7 +95,7 @@ class StatefulSetController : public Controller {
         all_healthy = pods.count(i) && healthy(pods[i]);
       for (int64_t i = replicas - 1; all_healthy && i >= partition; --i) {
         if (labels_of(*pods[i]).value(kRevisionLabel, "") == revision) continue;
-        K3A_CHECK(ignore(c_.api.remove(pod_path(sts, i)), core::Errc::kNotFound));
+        K3A_CHECK(unless_missing(c_.api.remove(pod_path(sts, i))));
         break;
       }
     }
@@ -108,11 +105,6 @@ class StatefulSetController : public Controller {
  private:
   std::string pod_path(const json& sts, int64_t i) {
     return object_path("v1", "pods", namespace_of(sts), name_of(sts) + "-" + std::to_string(i));
-  }
-
-  static core::Result<void> ignore(core::Result<json> r, core::Errc tolerated) {
-    if (r || r.error().code() == tolerated) return {};
-    return std::unexpected(r.error());
   }
 
   core::Result<void> create_pod(const json& sts, int64_t i, const std::string& revision) {
@@ -209,13 +201,8 @@ class StatefulSetController : public Controller {
     for (const char* k : {"readyReplicas", "currentReplicas", "updatedReplicas"}) {
       if (next[k] == 0) next.erase(k);
     }
-    if (next == status) return {};
-    json body = sts;
-    body["status"] = next;
-    auto w = c_.api.replace(
-        object_path("apps/v1", "statefulsets", namespace_of(sts), name_of(sts)) + "/status", body);
-    if (!w && w.error().code() != core::Errc::kNotFound) return std::unexpected(w.error());
-    return {};
+    return write_status(
+        c_.api, object_path("apps/v1", "statefulsets", namespace_of(sts), name_of(sts)), sts, next);
   }
 
   ControllerContext& c_;

@@ -17,6 +17,7 @@ namespace {
 
 using json = nlohmann::json;
 using controllers::object_path;
+using controllers::unless_missing;
 constexpr char kComponent[] = "deploy";
 constexpr char kGvksAnnotation[] = "addon.k3s.cattle.io/gvks";
 constexpr char kHashLabel[] = "objectset.rio.cattle.io/hash";
@@ -273,9 +274,8 @@ core::Result<void> DeployController::prune(const std::string& name,
         std::string ns = o["metadata"].value("namespace", "");
         std::string object = o["metadata"].value("name", "");
         if (keep.count(gvk + "|" + ns + "/" + object)) continue;
-        auto gone = api_.remove(object_path(t.group_version(), t.resource, ns, object));
-        if (!gone && gone.error().code() != core::Errc::kNotFound)
-          return std::unexpected(gone.error());
+        K3A_CHECK(
+            unless_missing(api_.remove(object_path(t.group_version(), t.resource, ns, object))));
       }
       break;
     }
