@@ -427,6 +427,15 @@ Decision Authorizer::authorize(const std::string& user, const std::vector<std::s
   auto snap = snapshot();
   if (!snap) return {false, "RBAC: " + snap.error().message()};
   static const std::vector<Snapshot::Rule> kNone;
+  // The node authorizer's part: kubelets (system:nodes) may do what the system:node role
+  // lists. Upstream narrows this to objects related to the node; here it is cluster-wide.
+  if (has(groups, "system:nodes")) {
+    if (auto it = (*snap)->cluster_roles.find("system:node"); it != (*snap)->cluster_roles.end()) {
+      for (const auto& r : it->second) {
+        if (allows(r, a)) return {true, "Node: allowed by ClusterRole \"system:node\""};
+      }
+    }
+  }
   for (const auto& b : (*snap)->bindings) {
     if (!b.ns.empty() && (!a.resource_request || b.ns != a.ns)) continue;
     if (!binds(b, user, groups)) continue;

@@ -13,6 +13,8 @@
 #include "core/base/strings.h"
 #include "core/base/time.h"
 #include "core/fs/files.h"
+#include "k3s/agent/agent.h"
+#include "k3s/config/agent_config.h"
 #include "k3s/config/config_file.h"
 #include "k3s/config/server_config.h"
 #include "k3s/ctl/certificate.h"
@@ -69,6 +71,26 @@ int exec_tool(const std::string& tool, const std::vector<std::string>& args) {
 }
 
 // The server's flags: long name, short alias, K3S_* variable, help.
+void add_agent_flags(CLI::App* cmd, k3s::config::AgentConfig& c) {
+  cmd->add_option("-s,--server", c.server_url, "Server to connect to")->envname("K3S_URL");
+  cmd->add_option("-t,--token", c.token, "Token to use for authentication")->envname("K3S_TOKEN");
+  cmd->add_option("--token-file", c.token_file, "Token file to use for authentication")
+      ->envname("K3S_TOKEN_FILE");
+  cmd->add_option("-d,--data-dir", c.data_dir, "Folder to hold state")
+      ->envname("K3S_DATA_DIR")
+      ->capture_default_str();
+  cmd->add_option("--node-name", c.node_name, "Node name")->envname("K3S_NODE_NAME");
+  cmd->add_flag("--with-node-id", c.with_node_id, "Append id to node name");
+  cmd->add_option("-i,--node-ip", c.node_ip, "IPv4/IPv6 addresses to advertise for node")
+      ->delimiter(',');
+  cmd->add_option("--node-external-ip", c.node_external_ip,
+                  "IPv4/IPv6 external IP addresses to advertise for node")
+      ->delimiter(',');
+  cmd->add_option("--node-label", c.node_labels,
+                  "Registering and starting kubelet with set of labels");
+  cmd->add_option("--node-taint", c.node_taints, "Registering kubelet with set of taints");
+}
+
 void add_server_flags(CLI::App* cmd, ServerConfig& c, std::string& config_file) {
   cmd->add_option("-c,--config", config_file, "Load configuration from FILE")
       ->envname("K3S_CONFIG_FILE");
@@ -249,6 +271,11 @@ int main(int argc, char** argv) {
   std::function<core::Result<void>()> action = [&config] {
     return k3s::server::run_server(config);
   };
+  k3s::config::AgentConfig agent_config;
+  CLI::App* agent = app.add_subcommand("agent", "Run node agent");
+  add_agent_flags(agent, agent_config);
+  agent->callback(
+      [&] { action = [&agent_config] { return k3s::agent::run_agent(agent_config); }; });
   k3s::ctl::TokenOptions token_options;
   std::vector<std::string> token_args;
   add_token_commands(app, token_options, token_args, action);

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/base/log.h"
@@ -22,6 +23,7 @@
 #include "k3s/deploy/manifests.h"
 #include "k3s/server/net.h"
 #include "k3s/server/pki.h"
+#include "k3s/server/supervisor.h"
 
 namespace k3s::server {
 namespace {
@@ -71,6 +73,20 @@ std::map<std::string, std::string> manifest_variables(const config::ServerConfig
           {"SYSTEM_DEFAULT_REGISTRY", registry.empty() ? "" : registry + "/"},
           {"SYSTEM_DEFAULT_REGISTRY_RAW", registry},
           {"PREFERRED_ADDRESS_TYPES", "InternalIP,ExternalIP,Hostname"}};
+}
+
+// The settings agents read from /v1-k3s/config, under upstream's names.
+nlohmann::json agent_config(const config::ServerConfig& config) {
+  return {{"ClusterIPRange", config.cluster_cidr},
+          {"ServiceIPRange", config.service_cidr},
+          {"ClusterDNS", config.cluster_dns},
+          {"ClusterDomain", config.cluster_domain},
+          {"HTTPSPort", config.https_port},
+          {"SupervisorPort", config.https_port},
+          {"SystemDefaultRegistry", config.system_default_registry},
+          {"FlannelBackend", "vxlan"},
+          {"EgressSelectorMode", "agent"},
+          {"Disables", config.disable}};
 }
 
 std::string host_name() {
@@ -160,15 +176,22 @@ core::Result<void> run_server(config::ServerConfig config) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // the server's threads inherit the mask
-  auto http = K3A_TRY(
-      core::http::Server::start({.address = config.bind_address,
-                                 .port = config.https_port,
-                                 .tls_cert_file = pki.serving_cert,
-                                 .tls_key_file = pki.serving_key,
-                                 .client_ca_file = pki.client_ca,
-                                 .threads = 4},
-                                [&api](const core::http::ServerRequest& req,
-                                       core::http::ResponseWriter& w) { api.handle(req, w); }));
+  auto supervisor = K3A_TRY(Supervisor::create(
+      api, {.tls_dir = pki.tls_dir,
+            .server_password = K3A_TRY(parse_token(pki.server_token)).password,
+            .agent_password = K3A_TRY(parse_token(pki.agent_token)).password,
+            .config = agent_config(config),
+            .apiservers = {fmt::format("{}:{}", advertise, config.advertise_port)}}));
+  auto http = K3A_TRY(core::http::Server::start(
+      {.address = config.bind_address,
+       .port = config.https_port,
+       .tls_cert_file = pki.serving_cert,
+       .tls_key_file = pki.serving_key,
+       .client_ca_file = pki.client_ca,
+       .threads = 4},
+      [&api, &supervisor](const core::http::ServerRequest& req, core::http::ResponseWriter& w) {
+        if (!supervisor->handle(req, w)) api.handle(req, w);
+      }));
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                   started)
                 .count();

@@ -1,0 +1,166 @@
+#include "k3s/agent/agent.h"
+
+#include <signal.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "core/base/log.h"
+#include "core/base/strings.h"
+#include "core/base/time.h"
+#include "k3s/agent/join.h"
+#include "k3s/client/kube_client.h"
+#include "k3s/config/server_config.h"
+#include "k3s/server/net.h"
+
+namespace k3s::agent {
+namespace {
+
+using json = nlohmann::json;
+
+std::string memory_kib() {
+  std::ifstream in("/proc/meminfo");
+  std::string key, unit;
+  long long value = 0;
+  while (in >> key >> value >> unit) {
+    if (key == "MemTotal:") return std::to_string(value) + "Ki";
+  }
+  return "0";
+}
+
+json node_object(const config::AgentConfig& config, const Joined& j) {
+  json labels = {
+      {"kubernetes.io/hostname", j.node_name}, {"kubernetes.io/os", "linux"},
+      {"kubernetes.io/arch", "amd64"},         {"beta.kubernetes.io/os", "linux"},
+      {"beta.kubernetes.io/arch", "amd64"},    {"node.kubernetes.io/instance-type", "k3s"}};
+  for (const auto& l : config.node_labels) {
+    size_t eq = l.find('=');
+    labels[l.substr(0, eq)] = eq == std::string::npos ? "" : l.substr(eq + 1);
+  }
+  json taints = json::array();
+  for (const auto& t : config.node_taints) {  // key=value:Effect
+    size_t colon = t.rfind(':'), eq = t.find('=');
+    json taint = {{"key", t.substr(0, std::min(eq, colon))},
+                  {"effect", colon == std::string::npos ? "NoSchedule" : t.substr(colon + 1)}};
+    if (eq != std::string::npos && eq < colon) taint["value"] = t.substr(eq + 1, colon - eq - 1);
+    taints.push_back(taint);
+  }
+  json node = {{"apiVersion", "v1"},
+               {"kind", "Node"},
+               {"metadata", {{"name", j.node_name}, {"labels", labels}}}};
+  if (!taints.empty()) node["spec"]["taints"] = taints;
+  return node;
+}
+
+json node_status(const config::AgentConfig& config, const Joined& j, const std::string& since) {
+  utsname u{};
+  ::uname(&u);
+  std::string now = core::format_rfc3339(core::system_now());
+  json capacity = {{"cpu", std::to_string(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)))},
+                   {"memory", memory_kib()},
+                   {"pods", "110"}};
+  json addresses = json::array();
+  for (const auto& ip :
+       config.node_ip.empty() ? std::vector<std::string>{server::node_ip()} : config.node_ip)
+    addresses.push_back({{"type", "InternalIP"}, {"address", ip}});
+  for (const auto& ip : config.node_external_ip)
+    addresses.push_back({{"type", "ExternalIP"}, {"address", ip}});
+  addresses.push_back({{"type", "Hostname"}, {"address", j.node_name}});
+  return {{"capacity", capacity},
+          {"allocatable", capacity},
+          {"addresses", addresses},
+          {"conditions",
+           {{{"type", "Ready"},
+             {"status", "True"},
+             {"reason", "KubeletReady"},
+             {"message", "kubelet is posting ready status"},
+             {"lastHeartbeatTime", now},
+             {"lastTransitionTime", since}}}},
+          {"nodeInfo",
+           {{"kubeletVersion", config::kVersion},
+            {"kubeProxyVersion", config::kVersion},
+            {"kernelVersion", u.release},
+            {"osImage", "k3s-airgap"},
+            {"operatingSystem", "linux"},
+            {"architecture", "amd64"},
+            {"containerRuntimeVersion", ""},
+            {"machineID", ""},
+            {"systemUUID", ""},
+            {"bootID", ""}}}};
+}
+
+core::Result<void> post_status(client::KubeClient& kube, const config::AgentConfig& config,
+                               const Joined& j, const std::string& since) {
+  json node = K3A_TRY(kube.call("GET", "/api/v1/nodes/" + j.node_name));
+  node["status"] = node_status(config, j, since);
+  (void)K3A_TRY(kube.call("PUT", "/api/v1/nodes/" + j.node_name + "/status", &node));
+  return {};
+}
+
+core::Result<void> renew_lease(client::KubeClient& kube, const std::string& node) {
+  std::string stamp = core::format_rfc3339(core::system_now());
+  std::string micro = stamp.substr(0, stamp.size() - 1) + ".000000Z";
+  std::string path = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/" + node;
+  json patch = {
+      {"spec", {{"holderIdentity", node}, {"leaseDurationSeconds", 40}, {"renewTime", micro}}}};
+  auto renewed = kube.call("PATCH", path, &patch, "application/merge-patch+json");
+  if (renewed || renewed.error().code() != core::Errc::kNotFound)
+    return renewed ? core::Result<void>{} : std::unexpected(renewed.error());
+  json lease = {{"apiVersion", "coordination.k8s.io/v1"},
+                {"kind", "Lease"},
+                {"metadata", {{"name", node}, {"namespace", "kube-node-lease"}}},
+                {"spec", patch["spec"]}};
+  (void)K3A_TRY(
+      kube.call("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", &lease));
+  return {};
+}
+
+}  // namespace
+
+core::Result<void> run_agent(const config::AgentConfig& config) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  core::log::info("Starting k3s agent {}", config::kVersion);
+  core::Result<Joined> joined = core::fail(core::Errc::kUnavailable, "not tried");
+  for (;;) {
+    joined = join(config);
+    if (joined || joined.error().code() != core::Errc::kUnavailable) break;
+    core::log::info("Waiting to retrieve agent configuration; server is not ready: {}",
+                    joined.error().message());
+    timespec wait{5, 0};
+    if (sigtimedwait(&signals, nullptr, &wait) > 0) return {};
+  }
+  if (!joined) return std::unexpected(joined.error());
+  core::log::info("Joined {} as node {}", joined->server_url, joined->node_name);
+  client::KubeClient kube(K3A_TRY(client::load_kubeconfig(joined->kubelet_kubeconfig)));
+  json node = node_object(config, *joined);
+  auto created = kube.call("POST", "/api/v1/nodes", &node);
+  if (!created && created.error().code() != core::Errc::kAlreadyExists)
+    return std::unexpected(created.error());
+  std::string since = core::format_rfc3339(core::system_now());
+  K3A_CHECK(post_status(kube, config, *joined, since));
+  K3A_CHECK(renew_lease(kube, joined->node_name));
+  core::log::info("Node {} registered and Ready", joined->node_name);
+  auto last_status = std::chrono::steady_clock::now();
+  for (;;) {
+    timespec wait{10, 0};
+    if (sigtimedwait(&signals, nullptr, &wait) > 0) break;
+    if (auto r = renew_lease(kube, joined->node_name); !r)
+      core::log::warn("lease renewal: {}", r.error().message());
+    if (std::chrono::steady_clock::now() - last_status > std::chrono::minutes(5)) {
+      if (auto r = post_status(kube, config, *joined, since); !r)
+        core::log::warn("node status: {}", r.error().message());
+      last_status = std::chrono::steady_clock::now();
+    }
+  }
+  core::log::info("Received signal, shutting down");
+  return {};
+}
+
+}  // namespace k3s::agent

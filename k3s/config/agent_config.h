@@ -1,0 +1,23 @@
+// `k3s agent`'s settings after flags and environment: plain values with upstream's defaults.
+// Built by k3s/cmd; read by k3s/agent.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace k3s::config {
+
+struct AgentConfig {
+  std::string server_url;  // --server, K3S_URL
+  std::string token;       // --token, K3S_TOKEN
+  std::string token_file;  // --token-file, K3S_TOKEN_FILE
+  std::string data_dir = "/var/lib/rancher/k3s";
+  std::string node_name;  // default: the host name, lower-cased
+  bool with_node_id = false;
+  std::vector<std::string> node_ip, node_external_ip;
+  std::vector<std::string> node_labels, node_taints;  // key=value, key=value:Effect
+  // Where the node's password and id live; upstream's fixed /etc/rancher/node.
+  std::string node_identity_dir = "/etc/rancher/node";
+};
+
+}  // namespace k3s::config

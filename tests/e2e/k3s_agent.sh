@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# `k3s agent` joining `k3s server` from its own network namespace (a veth pair to the host, no
+# other route), as upstream's agents join: the CA hash of the K10 token checked, certificates
+# from CSRs with the kubelet's identity (verified with openssl), the node password kept hashed
+# in <node>.node-password.k3s, the Node registered Ready with its lease. Refused with upstream's
+# messages: a wrong token, a wrong CA hash, the same node name with another password. Each
+# agent sees its own /etc/rancher/node (a tmpfs in its own mount namespace).
+BIN=${BIN:?}
+source "$(dirname "$0")/lib.sh"
+D=$WORK/server
+PORT=$(free_port)
+export KUBECONFIG=$WORK/k3s.yaml
+NS=k3a-agent-$$
+HOST_IP=10.213.$((RANDOM % 200 + 20)).1
+AGENT_IP=${HOST_IP%.1}.2
+
+ip netns add "$NS"
+CLEANUP=("ip netns del $NS" "${CLEANUP[@]}")
+ip link add "h-$NS" type veth peer name "n-$NS" 2>/dev/null || ip link add "h$$" type veth peer name "n$$"
+HOST_IF=$(ip -o link show | grep -o "h-$NS\|h$$" | head -1)
+NS_IF=$(ip -o link show | grep -o "n-$NS\|n$$" | head -1)
+CLEANUP=("ip link del $HOST_IF 2>/dev/null" "${CLEANUP[@]}")
+ip link set "$NS_IF" netns "$NS"
+ip addr add "$HOST_IP/30" dev "$HOST_IF"
+ip link set "$HOST_IF" up
+ip netns exec "$NS" ip addr add "$AGENT_IP/30" dev "$NS_IF"
+ip netns exec "$NS" ip link set "$NS_IF" up
+ip netns exec "$NS" ip link set lo up
+
+"$BIN/k3s" server -d "$D" --bind-address "$HOST_IP" --https-listen-port "$PORT" -o "$KUBECONFIG" \
+  > "$WORK/server.log" 2>&1 &
+SERVER=$!
+CLEANUP=("kill $SERVER; wait $SERVER" "${CLEANUP[@]}")
+for _ in $(seq 200); do
+  curl -sk "https://$HOST_IP:$PORT/readyz" > /dev/null 2>&1 && break
+  kill -0 "$SERVER" 2>/dev/null || { cat "$WORK/server.log" >&2; fail "k3s server exited"; }
+  sleep 0.05
+done
+k() { kubectl --cache-dir "$WORK/kcache" "$@"; }
+TOKEN=$(cat "$D/server/node-token")
+
+# agent NAME DIR ARGS...: k3s agent in the namespace, with its own /etc/rancher/node.
+agent() {
+  local name=$1 dir=$2; shift 2
+  mkdir -p "$dir/etc-rancher"
+  exec ip netns exec "$NS" unshare --mount sh -c \
+    "mount --make-rprivate / && mkdir -p /etc/rancher && mount --bind '$dir/etc-rancher' /etc/rancher && exec '$BIN/k3s' agent --server https://$HOST_IP:$PORT -d '$dir' --node-name $name --node-ip $AGENT_IP \"\$@\"" \
+    agent "$@"
+}
+
+# Refusals, each with upstream's words.
+WRONG_HASH="K10$(printf '0%.0s' $(seq 64))::${TOKEN#*::}"
+expect_fail 'token CA hash does not match the Cluster CA certificate hash' \
+  timeout 20 bash -c "$(declare -f agent); BIN=$BIN NS=$NS HOST_IP=$HOST_IP PORT=$PORT AGENT_IP=$AGENT_IP agent bad1 $WORK/bad1 --token '$WRONG_HASH'"
+expect_fail '401' \
+  timeout 20 bash -c "$(declare -f agent); BIN=$BIN NS=$NS HOST_IP=$HOST_IP PORT=$PORT AGENT_IP=$AGENT_IP agent bad2 $WORK/bad2 --token '${TOKEN%:*}:wrong-password'"
+
+# A good join.
+agent worker-1 "$WORK/a1" --token "$TOKEN" > "$WORK/agent1.log" 2>&1 &
+AGENT=$!
+CLEANUP=("kill $AGENT 2>/dev/null; wait $AGENT 2>/dev/null" "${CLEANUP[@]}")
+deadline=$((SECONDS + 30))
+until k get node worker-1 > /dev/null 2>&1; do
+  [ $SECONDS -lt $deadline ] || { cat "$WORK/agent1.log" >&2; fail "worker-1 never registered"; }
+  kill -0 "$AGENT" 2>/dev/null || { cat "$WORK/agent1.log" >&2; fail "agent exited"; }
+  sleep 0.2
+done
+expect_ok k wait --for=condition=Ready node/worker-1 --timeout=20s
+expect_ok k get node worker-1 -o 'jsonpath={.status.addresses[0].address} {.metadata.labels.kubernetes\.io/hostname}'
+[ "$(cat "$WORK/last.out")" = "$AGENT_IP worker-1" ] || fail "node: $(cat "$WORK/last.out")"
+expect_ok k -n kube-node-lease get lease worker-1
+expect_ok k -n kube-system get secret worker-1.node-password.k3s -o 'jsonpath={.type}'
+[ "$(cat "$WORK/last.out")" = k3s.cattle.io/node-password ] || fail "password secret: $(cat "$WORK/last.out")"
+[ "$(stat -c %a "$WORK/a1/etc-rancher/node/password")" = 600 ] || fail "password file mode"
+A=$WORK/a1/agent
+expect_ok openssl verify -CAfile "$A/client-ca.crt" "$A/client-kubelet.crt"
+openssl x509 -in "$A/client-kubelet.crt" -noout -subject | grep -q 'O *= *system:nodes, CN *= *system:node:worker-1' \
+  || fail "kubelet identity: $(openssl x509 -in "$A/client-kubelet.crt" -noout -subject)"
+expect_ok openssl verify -CAfile "$A/server-ca.crt" "$A/serving-kubelet.crt"
+openssl x509 -in "$A/serving-kubelet.crt" -noout -ext subjectAltName | grep -q "IP Address:$AGENT_IP" \
+  || fail "serving SANs: $(openssl x509 -in "$A/serving-kubelet.crt" -noout -ext subjectAltName)"
+cmp <(openssl pkey -in "$A/client-kubelet.key" -pubout) <(openssl x509 -in "$A/client-kubelet.crt" -noout -pubkey) \
+  || fail "the certificate is not for the agent's own key"
+
+# The same name with another password is refused.
+expect_fail 'Node password rejected, duplicate hostname' \
+  timeout 20 bash -c "$(declare -f agent); BIN=$BIN NS=$NS HOST_IP=$HOST_IP PORT=$PORT AGENT_IP=$AGENT_IP agent worker-1 $WORK/impostor --token '$TOKEN'"
+
+# The agent stops on SIGTERM; deleting its Node removes the password Secret.
+kill "$AGENT"; wait "$AGENT" || fail "agent did not stop cleanly"
+expect_ok k delete node worker-1
+for _ in $(seq 100); do k -n kube-system get secret worker-1.node-password.k3s > /dev/null 2>&1 || break; sleep 0.1; done
+expect_fail 'not found' k -n kube-system get secret worker-1.node-password.k3s
+echo "k3s_agent: ok"
