@@ -30,6 +30,7 @@ k3a_find_lib(Z_LIB z)
 k3a_find_lib(YAMLCPP_LIB yaml-cpp)
 k3a_find_lib(SQLITE_LIB sqlite3)
 k3a_find_lib(PROTOBUF_LIB protobuf)
+k3a_find_lib(NGHTTP2_LIB nghttp2)
 find_program(PROTOC protoc REQUIRED)
 
 # libarchive is used for the tar format only; its other readers (and their libxml2/ICU needs)
@@ -49,6 +50,11 @@ target_link_libraries(dep_sqlite INTERFACE ${SQLITE_LIB} ${CMAKE_DL_LIBS} Thread
 
 add_library(dep_protobuf INTERFACE)
 target_link_libraries(dep_protobuf INTERFACE ${PROTOBUF_LIB} Threads::Threads)
+
+# HTTP/2 framing for the gRPC client (containerd, CRI).
+add_library(dep_nghttp2 INTERFACE)
+target_link_libraries(dep_nghttp2 INTERFACE ${NGHTTP2_LIB})
+target_compile_definitions(dep_nghttp2 INTERFACE NGHTTP2_STATICLIB)
 
 add_library(dep_yaml INTERFACE)
 target_link_libraries(dep_yaml INTERFACE ${YAMLCPP_LIB})

@@ -8,7 +8,7 @@ build_pkgs=(
   libboost1.74-dev libssl-dev libarchive-dev libzstd-dev liblzma-dev libbz2-dev zlib1g-dev
   liblz4-dev libacl1-dev libattr1-dev
   nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev libcli11-dev libspdlog-dev libfmt-dev
-  libprotobuf-dev protobuf-compiler
+  libprotobuf-dev protobuf-compiler libnghttp2-dev
   libgtest-dev libgmock-dev
 )
 test_pkgs=(
