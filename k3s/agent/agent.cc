@@ -11,6 +11,8 @@
 #include "core/base/log.h"
 #include "core/base/strings.h"
 #include "core/base/time.h"
+#include "core/fs/files.h"
+#include "k3s/agent/containerd.h"
 #include "k3s/agent/join.h"
 #include "k3s/client/kube_client.h"
 #include "k3s/config/server_config.h"
@@ -55,7 +57,8 @@ json node_object(const config::AgentConfig& config, const Joined& j) {
   return node;
 }
 
-json node_status(const config::AgentConfig& config, const Joined& j, const std::string& since) {
+json node_status(const config::AgentConfig& config, const Joined& j, const std::string& since,
+                 const std::string& runtime) {
   utsname u{};
   ::uname(&u);
   std::string now = core::format_rfc3339(core::system_now());
@@ -86,16 +89,17 @@ json node_status(const config::AgentConfig& config, const Joined& j, const std::
             {"osImage", "k3s-airgap"},
             {"operatingSystem", "linux"},
             {"architecture", "amd64"},
-            {"containerRuntimeVersion", ""},
+            {"containerRuntimeVersion", runtime},
             {"machineID", ""},
             {"systemUUID", ""},
             {"bootID", ""}}}};
 }
 
 core::Result<void> post_status(client::KubeClient& kube, const config::AgentConfig& config,
-                               const Joined& j, const std::string& since) {
+                               const Joined& j, const std::string& since,
+                               const std::string& runtime) {
   json node = K3A_TRY(kube.call("GET", "/api/v1/nodes/" + j.node_name));
-  node["status"] = node_status(config, j, since);
+  node["status"] = node_status(config, j, since, runtime);
   (void)K3A_TRY(kube.call("PUT", "/api/v1/nodes/" + j.node_name + "/status", &node));
   return {};
 }
@@ -138,13 +142,30 @@ core::Result<void> run_agent(const config::AgentConfig& config) {
   }
   if (!joined) return std::unexpected(joined.error());
   core::log::info("Joined {} as node {}", joined->server_url, joined->node_name);
+  // containerd first, as upstream starts it before the kubelet.
+  auto binary = find_binary("containerd");
+  if (!binary)
+    return core::fail(core::Errc::kNotFound, "containerd: not found beside k3s or on PATH");
+  images::RegistryConfig registries;
+  if (core::path_exists(config.private_registry))
+    registries = K3A_TRY(images::RegistryConfig::load(config.private_registry));
+  ContainerdSupervisor containerd({.binary = *binary,
+                                   .root = joined->agent_dir + "/containerd",
+                                   .state = "/run/k3s/containerd",
+                                   .socket = "/run/k3s/containerd/containerd.sock",
+                                   .config_dir = joined->agent_dir + "/etc/containerd",
+                                   .pause_image = config.pause_image,
+                                   .cni_bin_dir = config.data_dir + "/data/current/bin",
+                                   .cni_conf_dir = joined->agent_dir + "/etc/cni/net.d"});
+  K3A_CHECK(containerd.start(registries));
+  std::string runtime = "containerd://" + containerd.version();
   client::KubeClient kube(K3A_TRY(client::load_kubeconfig(joined->kubelet_kubeconfig)));
   json node = node_object(config, *joined);
   auto created = kube.call("POST", "/api/v1/nodes", &node);
   if (!created && created.error().code() != core::Errc::kAlreadyExists)
     return std::unexpected(created.error());
   std::string since = core::format_rfc3339(core::system_now());
-  K3A_CHECK(post_status(kube, config, *joined, since));
+  K3A_CHECK(post_status(kube, config, *joined, since, runtime));
   K3A_CHECK(renew_lease(kube, joined->node_name));
   core::log::info("Node {} registered and Ready", joined->node_name);
   auto last_status = std::chrono::steady_clock::now();
@@ -154,12 +175,13 @@ core::Result<void> run_agent(const config::AgentConfig& config) {
     if (auto r = renew_lease(kube, joined->node_name); !r)
       core::log::warn("lease renewal: {}", r.error().message());
     if (std::chrono::steady_clock::now() - last_status > std::chrono::minutes(5)) {
-      if (auto r = post_status(kube, config, *joined, since); !r)
+      if (auto r = post_status(kube, config, *joined, since, runtime); !r)
         core::log::warn("node status: {}", r.error().message());
       last_status = std::chrono::steady_clock::now();
     }
   }
   core::log::info("Received signal, shutting down");
+  containerd.stop();
   return {};
 }
 

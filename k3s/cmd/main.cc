@@ -89,6 +89,10 @@ void add_agent_flags(CLI::App* cmd, k3s::config::AgentConfig& c) {
   cmd->add_option("--node-label", c.node_labels,
                   "Registering and starting kubelet with set of labels");
   cmd->add_option("--node-taint", c.node_taints, "Registering kubelet with set of taints");
+  cmd->add_option("--private-registry", c.private_registry, "Private registry configuration file")
+      ->capture_default_str();
+  cmd->add_option("--pause-image", c.pause_image, "Customized pause image for containerd sandbox")
+      ->capture_default_str();
 }
 
 void add_server_flags(CLI::App* cmd, ServerConfig& c, std::string& config_file) {

@@ -16,6 +16,8 @@ struct AgentConfig {
   bool with_node_id = false;
   std::vector<std::string> node_ip, node_external_ip;
   std::vector<std::string> node_labels, node_taints;  // key=value, key=value:Effect
+  std::string private_registry = "/etc/rancher/k3s/registries.yaml";
+  std::string pause_image = "docker.io/rancher/mirrored-pause:3.6";
   // Where the node's password and id live; upstream's fixed /etc/rancher/node.
   std::string node_identity_dir = "/etc/rancher/node";
 };

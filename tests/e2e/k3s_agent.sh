@@ -3,8 +3,9 @@
 # other route), as upstream's agents join: the CA hash of the K10 token checked, certificates
 # from CSRs with the kubelet's identity (verified with openssl), the node password kept hashed
 # in <node>.node-password.k3s, the Node registered Ready with its lease. Refused with upstream's
-# messages: a wrong token, a wrong CA hash, the same node name with another password. Each
-# agent sees its own /etc/rancher/node (a tmpfs in its own mount namespace).
+# messages: a wrong token, a wrong CA hash, the same node name with another password. The agent
+# runs containerd with its generated configuration. Each agent sees its own /etc/rancher and
+# /run/k3s (in its own mount namespace).
 BIN=${BIN:?}
 source "$(dirname "$0")/lib.sh"
 D=$WORK/server
@@ -44,7 +45,7 @@ agent() {
   local name=$1 dir=$2; shift 2
   mkdir -p "$dir/etc-rancher"
   exec ip netns exec "$NS" unshare --mount sh -c \
-    "mount --make-rprivate / && mkdir -p /etc/rancher && mount --bind '$dir/etc-rancher' /etc/rancher && exec '$BIN/k3s' agent --server https://$HOST_IP:$PORT -d '$dir' --node-name $name --node-ip $AGENT_IP \"\$@\"" \
+    "mount --make-rprivate / && mkdir -p /etc/rancher /run/k3s && mount --bind '$dir/etc-rancher' /etc/rancher && mount -t tmpfs tmpfs /run/k3s && exec '$BIN/k3s' agent --server https://$HOST_IP:$PORT -d '$dir' --node-name $name --node-ip $AGENT_IP \"\$@\"" \
     agent "$@"
 }
 
@@ -69,6 +70,10 @@ expect_ok k wait --for=condition=Ready node/worker-1 --timeout=20s
 expect_ok k get node worker-1 -o 'jsonpath={.status.addresses[0].address} {.metadata.labels.kubernetes\.io/hostname}'
 [ "$(cat "$WORK/last.out")" = "$AGENT_IP worker-1" ] || fail "node: $(cat "$WORK/last.out")"
 expect_ok k -n kube-node-lease get lease worker-1
+expect_ok k get node worker-1 -o 'jsonpath={.status.nodeInfo.containerRuntimeVersion}'
+grep -Eq '^containerd://[0-9]' "$WORK/last.out" || fail "runtime: $(cat "$WORK/last.out")"
+grep -q 'sandbox_image = "docker.io/rancher/mirrored-pause:3.6"' "$WORK/a1/agent/etc/containerd/config.toml" \
+  || fail "containerd config"
 expect_ok k -n kube-system get secret worker-1.node-password.k3s -o 'jsonpath={.type}'
 [ "$(cat "$WORK/last.out")" = k3s.cattle.io/node-password ] || fail "password secret: $(cat "$WORK/last.out")"
 [ "$(stat -c %a "$WORK/a1/etc-rancher/node/password")" = 600 ] || fail "password file mode"
