@@ -15,8 +15,11 @@ namespace {
 
 // What one call collects from its stream.
 struct Exchange {
-  std::string request;  // framed
+  Client::NextMessage next;
+  std::string request;  // the framed message being sent
   size_t sent = 0;
+  bool exhausted = false;
+  std::optional<Error> source_error;
   std::string response;  // framed
   int http_status = 0;
   int grpc_status = -1;
@@ -115,10 +118,26 @@ int on_close(nghttp2_session*, int32_t, uint32_t error, void* user) {
 ssize_t read_request(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
                      nghttp2_data_source* source, void*) {
   auto* x = static_cast<Exchange*>(source->ptr);
+  while (x->sent == x->request.size() && !x->exhausted) {
+    auto m = x->next();
+    if (!m) {
+      x->source_error = m.error();
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // resets the stream
+    }
+    if (!*m) {
+      x->exhausted = true;
+      break;
+    }
+    uint32_t len = static_cast<uint32_t>((*m)->size());
+    x->request.assign(1, '\0');  // not compressed
+    for (int shift : {24, 16, 8, 0}) x->request.push_back(static_cast<char>((len >> shift) & 0xff));
+    x->request += **m;
+    x->sent = 0;
+  }
   size_t n = std::min(length, x->request.size() - x->sent);
   std::memcpy(buf, x->request.data() + x->sent, n);
   x->sent += n;
-  if (x->sent == x->request.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+  if (x->exhausted && x->sent == x->request.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
   return static_cast<ssize_t>(n);
 }
 
@@ -159,13 +178,24 @@ Result<void> Client::connect() {
 
 Result<std::string> Client::call(const std::string& method, const std::string& request,
                                  const Metadata& metadata) {
+  bool given = false;
+  auto responses = K3A_TRY(stream(
+      method,
+      [&]() -> Result<std::optional<std::string>> {
+        if (given) return std::optional<std::string>();
+        given = true;
+        return std::optional<std::string>(request);
+      },
+      metadata));
+  return responses.empty() ? std::string() : std::move(responses.front());
+}
+
+Result<std::vector<std::string>> Client::stream(const std::string& method, NextMessage next,
+                                                const Metadata& metadata) {
   std::lock_guard lock(mu_);
   if (!conn_ || conn_->broken) K3A_CHECK(connect());
   Exchange x;
-  uint32_t len = static_cast<uint32_t>(request.size());
-  x.request.push_back(0);  // not compressed
-  for (int shift : {24, 16, 8, 0}) x.request.push_back(static_cast<char>((len >> shift) & 0xff));
-  x.request += request;
+  x.next = std::move(next);
   std::vector<std::string> keep = {
       ":method",   "POST",         ":scheme",          "http", ":path",   method, ":authority",
       "localhost", "content-type", "application/grpc", "te",   "trailers"};
@@ -195,14 +225,18 @@ Result<std::string> Client::call(const std::string& method, const std::string& r
       conn_->broken = true;
       return failf(Errc::kUnavailable, "{}: connection lost", socket_path_);
     }
+    if (x.closed) break;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       conn_->broken = true;
       return failf(Errc::kUnavailable, "{} {}: deadline exceeded", socket_path_, method);
     }
+    // While the request still has data to send, poll briefly: the window may open again.
+    bool sending = nghttp2_session_want_write(conn_->session) != 0;
     pollfd p{conn_->fd.get(), POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    int ready = ::poll(&p, 1, sending ? 0 : static_cast<int>(left.count()));
+    if (ready <= 0) continue;
     ssize_t n = ::recv(conn_->fd.get(), buf, sizeof buf, 0);
     if (n <= 0 || nghttp2_session_mem_recv(conn_->session, reinterpret_cast<uint8_t*>(buf),
                                            static_cast<size_t>(n)) < 0) {
@@ -210,6 +244,7 @@ Result<std::string> Client::call(const std::string& method, const std::string& r
       return failf(Errc::kUnavailable, "{}: connection lost", socket_path_);
     }
   }
+  if (x.source_error) return std::unexpected(*x.source_error);
   if (x.error != 0 && x.grpc_status < 0)
     return failf(Errc::kUnavailable, "{} {}: stream reset ({})", socket_path_, method, x.error);
   if (x.http_status != 200)
@@ -218,13 +253,20 @@ Result<std::string> Client::call(const std::string& method, const std::string& r
     return failf(errc_of(x.grpc_status), "{}: {} (grpc status {})", method,
                  x.grpc_message.empty() ? "failed" : x.grpc_message, x.grpc_status);
   }
-  if (x.response.size() < 5) return std::string();
-  uint32_t size = (static_cast<uint8_t>(x.response[1]) << 24) |
-                  (static_cast<uint8_t>(x.response[2]) << 16) |
-                  (static_cast<uint8_t>(x.response[3]) << 8) | static_cast<uint8_t>(x.response[4]);
-  if (x.response[0] != 0 || x.response.size() < 5 + size)
-    return failf(Errc::kUnavailable, "{}: malformed or compressed response", method);
-  return x.response.substr(5, size);
+  std::vector<std::string> out;
+  for (size_t i = 0; i < x.response.size();) {
+    if (x.response.size() - i < 5 || x.response[i] != 0)
+      return failf(Errc::kUnavailable, "{}: malformed or compressed response", method);
+    uint32_t size = (static_cast<uint8_t>(x.response[i + 1]) << 24) |
+                    (static_cast<uint8_t>(x.response[i + 2]) << 16) |
+                    (static_cast<uint8_t>(x.response[i + 3]) << 8) |
+                    static_cast<uint8_t>(x.response[i + 4]);
+    if (x.response.size() - i - 5 < size)
+      return failf(Errc::kUnavailable, "{}: truncated response", method);
+    out.push_back(x.response.substr(i + 5, size));
+    i += 5 + size;
+  }
+  return out;
 }
 
 }  // namespace core::grpc

@@ -6,8 +6,10 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -51,6 +53,14 @@ class Client {
   // grpc-status, with the server's grpc-message; the status itself via last_status().
   Result<std::string> call(const std::string& method, const std::string& request,
                            const Metadata& metadata = {});
+
+  // A streaming call: request messages are taken from `next` as the stream has room for them
+  // until it returns nullopt (a big upload never sits in memory whole); the response messages
+  // come back in order. An error from `next` cancels the stream and is returned. Other errors as
+  // for call().
+  using NextMessage = std::function<Result<std::optional<std::string>>()>;
+  Result<std::vector<std::string>> stream(const std::string& method, NextMessage next,
+                                          const Metadata& metadata = {});
 
  private:
   Result<void> connect();

@@ -14,6 +14,7 @@
 #include "core/fs/files.h"
 #include "k3s/agent/containerd.h"
 #include "k3s/agent/join.h"
+#include "k3s/agent/preload.h"
 #include "k3s/client/kube_client.h"
 #include "k3s/config/server_config.h"
 #include "k3s/server/net.h"
@@ -22,6 +23,7 @@ namespace k3s::agent {
 namespace {
 
 using json = nlohmann::json;
+constexpr char kContainerdSocket[] = "/run/k3s/containerd/containerd.sock";
 
 std::string memory_kib() {
   std::ifstream in("/proc/meminfo");
@@ -152,13 +154,23 @@ core::Result<void> run_agent(const config::AgentConfig& config) {
   ContainerdSupervisor containerd({.binary = *binary,
                                    .root = joined->agent_dir + "/containerd",
                                    .state = "/run/k3s/containerd",
-                                   .socket = "/run/k3s/containerd/containerd.sock",
+                                   .socket = kContainerdSocket,
                                    .config_dir = joined->agent_dir + "/etc/containerd",
                                    .pause_image = config.pause_image,
                                    .cni_bin_dir = config.data_dir + "/data/current/bin",
                                    .cni_conf_dir = joined->agent_dir + "/etc/cni/net.d"});
   K3A_CHECK(containerd.start(registries));
   std::string runtime = "containerd://" + containerd.version();
+  {
+    core::grpc::Client client(kContainerdSocket);
+    auto started = std::chrono::steady_clock::now();
+    PreloadReport preloaded = preload_images(client, joined->agent_dir);
+    core::log::info("Preloaded images in {} ms: {} archives imported, {} unchanged, {} failed",
+                    std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - started)
+                        .count(),
+                    preloaded.imported, preloaded.unchanged, preloaded.failed);
+  }
   client::KubeClient kube(K3A_TRY(client::load_kubeconfig(joined->kubelet_kubeconfig)));
   json node = node_object(config, *joined);
   auto created = kube.call("POST", "/api/v1/nodes", &node);

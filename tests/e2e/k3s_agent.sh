@@ -4,8 +4,9 @@
 # from CSRs with the kubelet's identity (verified with openssl), the node password kept hashed
 # in <node>.node-password.k3s, the Node registered Ready with its lease. Refused with upstream's
 # messages: a wrong token, a wrong CA hash, the same node name with another password. The agent
-# runs containerd with its generated configuration. Each agent sees its own /etc/rancher and
-# /run/k3s (in its own mount namespace).
+# runs containerd with its generated configuration and preloads agent/images: a good archive is
+# imported and pinned, a tampered one refused, an unchanged restart reads nothing. Each agent
+# sees its own /etc/rancher and /run/k3s (in its own mount namespace).
 BIN=${BIN:?}
 source "$(dirname "$0")/lib.sh"
 D=$WORK/server
@@ -56,6 +57,23 @@ expect_fail 'token CA hash does not match the Cluster CA certificate hash' \
 expect_fail '401' \
   timeout 20 bash -c "$(declare -f agent); BIN=$BIN NS=$NS HOST_IP=$HOST_IP PORT=$PORT AGENT_IP=$AGENT_IP agent bad2 $WORK/bad2 --token '${TOKEN%:*}:wrong-password'"
 
+# Archives for the preload: a good one, and one with a flipped byte in a layer.
+make_rootfs "$WORK/rootfs" worker
+mkdir -p "$WORK/a1/agent/images"
+expect_ok "$BIN/k3s-airgap" images build --rootfs "$WORK/rootfs" --entrypoint /bin/sh \
+  --platform linux/amd64 -t registry.local/preloaded:1 -o "$WORK/a1/agent/images/app.tar"
+python3 - "$WORK/a1/agent/images/app.tar" "$WORK/a1/agent/images/bad.tar" <<'PY'
+import sys, tarfile, io
+src, dst = sys.argv[1], sys.argv[2]
+with tarfile.open(src) as t, tarfile.open(dst, "w", format=tarfile.PAX_FORMAT) as out:
+    members = [(m, t.extractfile(m).read() if m.isfile() else None) for m in t.getmembers()]
+    biggest = max((m for m, d in members if d), key=lambda m: m.size)
+    for m, d in members:
+        if m is biggest:
+            d = bytearray(d); d[len(d) // 2] ^= 1; d = bytes(d)
+        out.addfile(m, io.BytesIO(d) if d is not None else None)
+PY
+
 # A good join.
 agent worker-1 "$WORK/a1" --token "$TOKEN" > "$WORK/agent1.log" 2>&1 &
 AGENT=$!
@@ -87,9 +105,32 @@ openssl x509 -in "$A/serving-kubelet.crt" -noout -ext subjectAltName | grep -q "
 cmp <(openssl pkey -in "$A/client-kubelet.key" -pubout) <(openssl x509 -in "$A/client-kubelet.crt" -noout -pubkey) \
   || fail "the certificate is not for the agent's own key"
 
+# The preload: the good archive's image pinned in containerd, the tampered one refused.
+grep -q 'Imported images from .*/app.tar: registry.local/preloaded:1' "$WORK/agent1.log" \
+  || fail "preload: $(cat "$WORK/agent1.log")"
+grep -q 'Failed to import .*/bad.tar: .*sha256' "$WORK/agent1.log" || fail "tampered archive: $(cat "$WORK/agent1.log")"
+in_agent() { nsenter -t "$AGENT" -m -n "$@"; }
+expect_ok in_agent ctr -a /run/k3s/containerd/containerd.sock -n k8s.io images ls
+grep -q 'registry.local/preloaded:1 .*io.cri-containerd.pinned=pinned' "$WORK/last.out" \
+  || fail "containerd images: $(cat "$WORK/last.out")"
+[ "$(grep -c . "$WORK/last.out")" = 2 ] || fail "more than the good image: $(cat "$WORK/last.out")"
+
 # The same name with another password is refused.
 expect_fail 'Node password rejected, duplicate hostname' \
   timeout 20 bash -c "$(declare -f agent); BIN=$BIN NS=$NS HOST_IP=$HOST_IP PORT=$PORT AGENT_IP=$AGENT_IP agent worker-1 $WORK/impostor --token '$TOKEN'"
+
+# A restart with unchanged archives reads none of them.
+kill "$AGENT"; wait "$AGENT" || fail "agent did not stop cleanly"
+rm "$WORK/a1/agent/images/bad.tar"
+agent worker-1 "$WORK/a1" --token "$TOKEN" > "$WORK/agent2.log" 2>&1 &
+AGENT=$!
+CLEANUP=("kill $AGENT 2>/dev/null; wait $AGENT 2>/dev/null" "${CLEANUP[@]}")
+deadline=$((SECONDS + 30))
+until grep -q 'Preloaded images' "$WORK/agent2.log"; do
+  [ $SECONDS -lt $deadline ] || { cat "$WORK/agent2.log" >&2; fail "no preload after restart"; }
+  sleep 0.2
+done
+grep -q '0 archives imported, 1 unchanged, 0 failed' "$WORK/agent2.log" || fail "restart: $(cat "$WORK/agent2.log")"
 
 # The agent stops on SIGTERM; deleting its Node removes the password Secret.
 kill "$AGENT"; wait "$AGENT" || fail "agent did not stop cleanly"

@@ -1,0 +1,188 @@
+#include "k3s/agent/image_import.h"
+
+#include <fcntl.h>
+
+#include <map>
+#include <memory>
+#include <set>
+
+#include "core/archive/zstd.h"
+#include "core/base/strings.h"
+#include "core/base/time.h"
+#include "core/crypto/x509.h"
+#include "core/fs/fd.h"
+#include "core/fs/stream.h"
+#include "images/blob_store.h"
+#include "images/gzip.h"
+#include "images/oci_archive.h"
+#include "k3s/agent/proto/containerd.pb.h"
+
+namespace k3s::agent {
+namespace {
+
+using core::Errc;
+namespace pb = k3s::containerd;
+constexpr char kContent[] = "/containerd.services.content.v1.Content/";
+constexpr char kImages[] = "/containerd.services.images.v1.Images/";
+constexpr char kLeases[] = "/containerd.services.leases.v1.Leases/";
+constexpr size_t kChunk = 1 << 20;
+
+// Verifies the archive into `store`.
+core::Result<images::ArchiveContents> verify(const std::string& archive, images::BlobStore& store) {
+  int fd = ::open(archive.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return core::fail_errno(errno, archive);
+  core::Fd file(fd);
+  core::FdSource raw(file);
+  std::string lower = core::to_lower(archive);
+  std::unique_ptr<core::ByteSource> decoded;
+  if (lower.ends_with(".tar.zst") || lower.ends_with(".tzst")) {
+    decoded = K3A_TRY(core::ZstdSource::create(raw));
+  } else if (lower.ends_with(".tar.gz") || lower.ends_with(".tgz")) {
+    decoded = K3A_TRY(images::GzipSource::create(raw));
+  } else if (!lower.ends_with(".tar")) {
+    return core::failf(Errc::kUnsupported, "{}: not a .tar, .tar.zst or .tar.gz archive", archive);
+  }
+  auto contents = images::read_oci_archive(decoded ? *decoded : raw, &store);
+  if (!contents) return std::unexpected(std::move(contents.error()).context(archive));
+  return contents;
+}
+
+template <typename M>
+std::string bytes(const M& message) {
+  std::string out;
+  message.SerializeToString(&out);
+  return out;
+}
+
+class Importer {
+ public:
+  Importer(core::grpc::Client& c, images::BlobStore& store, core::grpc::Metadata md)
+      : c_(c), store_(store), md_(std::move(md)) {}
+
+  // Writes a blob containerd lacks; `labels` go on its content record.
+  core::Result<void> put_blob(const images::Descriptor& d,
+                              const std::map<std::string, std::string>& labels,
+                              ImportReport& report) {
+    pb::InfoRequest info;
+    info.set_digest(d.digest);
+    if (c_.call(std::string(kContent) + "Info", bytes(info), md_)) {
+      report.blobs_present++;
+      return {};
+    }
+    auto reader = K3A_TRY(store_.open_blob(d.digest));
+    std::string ref = "k3s-import-" + d.digest;
+    int64_t offset = 0;
+    bool committed = false;
+    auto next = [&]() -> core::Result<std::optional<std::string>> {
+      if (committed) return std::optional<std::string>();
+      pb::WriteContentRequest req;
+      req.set_ref(ref);
+      req.set_total(d.size);
+      std::string chunk(kChunk, '\0');
+      size_t got = offset < d.size ? K3A_TRY(reader.read(chunk.data(), chunk.size())) : 0;
+      if (got > 0) {
+        req.set_action(pb::WRITE);
+        req.set_offset(offset);
+        req.set_data(chunk.data(), got);
+        offset += static_cast<int64_t>(got);
+      } else {
+        if (offset != d.size)
+          return core::failf(Errc::kIntegrity, "{}: {} bytes staged, {} expected", d.digest, offset,
+                             d.size);
+        req.set_action(pb::COMMIT);
+        req.set_offset(offset);
+        req.set_expected(d.digest);
+        for (const auto& [k, v] : labels) (*req.mutable_labels())[k] = v;
+        committed = true;
+      }
+      return std::optional<std::string>(bytes(req));
+    };
+    (void)K3A_TRY(c_.stream(std::string(kContent) + "Write", next, md_));
+    report.blobs_written++;
+    report.bytes_written += static_cast<uint64_t>(d.size);
+    return {};
+  }
+
+  // Creates the image, or points an existing one at this target with the CRI's labels.
+  core::Result<void> put_image(const std::string& name, const images::Descriptor& target) {
+    pb::Image image;
+    image.set_name(name);
+    (*image.mutable_labels())["io.cri-containerd.image"] = "managed";
+    (*image.mutable_labels())["io.cri-containerd.pinned"] = "pinned";
+    pb::Descriptor* t = image.mutable_target();
+    t->set_media_type(target.media_type);
+    t->set_digest(target.digest);
+    t->set_size(target.size);
+    pb::CreateImageRequest create;
+    *create.mutable_image() = image;
+    auto made = c_.call(std::string(kImages) + "Create", bytes(create), md_);
+    if (made || made.error().code() != Errc::kAlreadyExists)
+      return made ? core::Result<void>{} : std::unexpected(made.error());
+    pb::UpdateImageRequest update;
+    *update.mutable_image() = image;
+    update.mutable_update_mask()->add_paths("target");
+    update.mutable_update_mask()->add_paths("labels.io.cri-containerd.image");
+    update.mutable_update_mask()->add_paths("labels.io.cri-containerd.pinned");
+    (void)K3A_TRY(c_.call(std::string(kImages) + "Update", bytes(update), md_));
+    return {};
+  }
+
+ private:
+  core::grpc::Client& c_;
+  images::BlobStore& store_;
+  core::grpc::Metadata md_;
+};
+
+}  // namespace
+
+core::Result<ImportReport> import_archive(core::grpc::Client& containerd,
+                                          const std::string& archive,
+                                          const std::string& staging_dir) {
+  auto store = K3A_TRY(images::BlobStore::open(staging_dir));
+  auto contents = K3A_TRY(verify(archive, store));
+  // A lease keeps what is written from garbage collection until the images reference it.
+  core::grpc::Metadata md = {{"containerd-namespace", "k8s.io"}};
+  pb::CreateLeaseRequest lease;
+  lease.set_id("k3s-import-" + core::random_hex(8));
+  (*lease.mutable_labels())["containerd.io/gc.expire"] =
+      core::format_rfc3339(core::system_now() + 3600);
+  (void)K3A_TRY(containerd.call(std::string(kLeases) + "Create", bytes(lease), md));
+  core::grpc::Metadata leased = md;
+  leased.emplace_back("containerd-lease", lease.id());
+  Importer importer(containerd, store, leased);
+  ImportReport report;
+  std::set<std::string> done;
+  auto result = [&]() -> core::Result<void> {
+    for (const auto& image : contents.images) {
+      const images::Descriptor& m = image.manifest;
+      if (!done.count(m.digest)) {
+        auto manifest = K3A_TRY(images::parse_manifest(K3A_TRY(store.read(m.digest))));
+        std::map<std::string, std::string> refs = {
+            {"containerd.io/gc.ref.content.config", manifest.config.digest}};
+        K3A_CHECK(importer.put_blob(manifest.config, {}, report));
+        for (size_t i = 0; i < manifest.layers.size(); ++i) {
+          refs["containerd.io/gc.ref.content.l." + std::to_string(i)] = manifest.layers[i].digest;
+          K3A_CHECK(importer.put_blob(manifest.layers[i], {}, report));
+        }
+        K3A_CHECK(importer.put_blob(m, refs, report));
+        done.insert(m.digest);
+      }
+      // One platform per name: the host's (amd64) when the archive carries several.
+      bool host = !m.platform || m.platform->architecture == "amd64";
+      std::string name = image.ref.str();
+      if (host &&
+          std::find(report.images.begin(), report.images.end(), name) == report.images.end()) {
+        K3A_CHECK(importer.put_image(name, m));
+        report.images.push_back(name);
+      }
+    }
+    return {};
+  }();
+  pb::DeleteLeaseRequest drop;
+  drop.set_id(lease.id());
+  (void)containerd.call(std::string(kLeases) + "Delete", bytes(drop), md);
+  if (!result) return std::unexpected(result.error());
+  return report;
+}
+
+}  // namespace k3s::agent

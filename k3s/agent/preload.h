@@ -1,0 +1,24 @@
+// The agent's image preload (k3s-facts.md 2.3): every archive in <data-dir>/agent/images
+// (.tar, .tar.zst/.tzst, .tar.gz/.tgz) imported into containerd before the node is ready. An
+// archive already imported with the same size and modification time, whose images containerd
+// still has, is skipped without being read, so an unchanged restart costs almost nothing; the
+// record lives in <data-dir>/agent/containerd/k3s-preload.json. A bad archive is reported and
+// left out; the others still load. Not thread-safe.
+#pragma once
+
+#include <string>
+
+#include "core/base/error.h"
+#include "core/grpc/grpc_client.h"
+
+namespace k3s::agent {
+
+struct PreloadReport {
+  int imported = 0;  // archives read and imported
+  int unchanged = 0;
+  int failed = 0;
+};
+
+PreloadReport preload_images(core::grpc::Client& containerd, const std::string& agent_dir);
+
+}  // namespace k3s::agent
