@@ -181,9 +181,15 @@ core::Result<void> run_agent(const config::AgentConfig& config) {
   K3A_CHECK(renew_lease(kube, joined->node_name));
   core::log::info("Node {} registered and Ready", joined->node_name);
   auto last_status = std::chrono::steady_clock::now();
+  auto last_lease = std::chrono::steady_clock::now();
+  core::grpc::Client images(kContainerdSocket);
   for (;;) {
-    timespec wait{10, 0};
+    // Every 5 s: archives added to agent/images are imported; every 10 s: the lease.
+    timespec wait{5, 0};
     if (sigtimedwait(&signals, nullptr, &wait) > 0) break;
+    (void)preload_images(images, joined->agent_dir);
+    if (std::chrono::steady_clock::now() - last_lease < std::chrono::seconds(10)) continue;
+    last_lease = std::chrono::steady_clock::now();
     if (auto r = renew_lease(kube, joined->node_name); !r)
       core::log::warn("lease renewal: {}", r.error().message());
     if (std::chrono::steady_clock::now() - last_status > std::chrono::minutes(5)) {

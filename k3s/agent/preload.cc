@@ -71,8 +71,13 @@ PreloadReport preload_images(core::grpc::Client& containerd, const std::string& 
   json next = json::object();
   for (const auto& file : files) {
     std::string now = stamp(file);
-    if (record.contains(file) && record[file].value("stamp", "") == now &&
-        images_present(containerd, record[file].value("images", json::array()))) {
+    bool same = record.contains(file) && record[file].value("stamp", "") == now;
+    if (same && record[file].contains("error")) {  // refused before; not read again unchanged
+      next[file] = record[file];
+      report.failed++;
+      continue;
+    }
+    if (same && images_present(containerd, record[file].value("images", json::array()))) {
       next[file] = record[file];
       report.unchanged++;
       continue;
@@ -82,6 +87,9 @@ PreloadReport preload_images(core::grpc::Client& containerd, const std::string& 
     (void)core::remove_all(staging);  // containerd holds the blobs now
     if (!imported) {
       core::log::error("Failed to import {}: {}", file, imported.error().message());
+      // Containerd being away is worth another try; a bad archive is not, until it changes.
+      if (imported.error().code() != core::Errc::kUnavailable)
+        next[file] = {{"stamp", now}, {"error", imported.error().message()}};
       report.failed++;
       continue;
     }

@@ -3,7 +3,8 @@
 // archive already imported with the same size and modification time, whose images containerd
 // still has, is skipped without being read, so an unchanged restart costs almost nothing; the
 // record lives in <data-dir>/agent/containerd/k3s-preload.json. A bad archive is reported and
-// left out; the others still load. Not thread-safe.
+// left out (and not read again until it changes); the others still load. Called again, it
+// imports archives added since. Not thread-safe.
 #pragma once
 
 #include <string>
@@ -16,7 +17,7 @@ namespace k3s::agent {
 struct PreloadReport {
   int imported = 0;  // archives read and imported
   int unchanged = 0;
-  int failed = 0;
+  int failed = 0;  // refused now or before
 };
 
 PreloadReport preload_images(core::grpc::Client& containerd, const std::string& agent_dir);

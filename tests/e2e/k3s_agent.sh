@@ -5,8 +5,9 @@
 # in <node>.node-password.k3s, the Node registered Ready with its lease. Refused with upstream's
 # messages: a wrong token, a wrong CA hash, the same node name with another password. The agent
 # runs containerd with its generated configuration and preloads agent/images: a good archive is
-# imported and pinned, a tampered one refused, an unchanged restart reads nothing. Each agent
-# sees its own /etc/rancher and /run/k3s (in its own mount namespace).
+# imported and pinned, a tampered one refused (once), one added later imported live, an unchanged
+# restart reads nothing. Each agent sees its own /etc/rancher and /run/k3s (in its own mount
+# namespace).
 BIN=${BIN:?}
 source "$(dirname "$0")/lib.sh"
 D=$WORK/server
@@ -119,6 +120,18 @@ grep -q 'registry.local/preloaded:1 .*io.cri-containerd.pinned=pinned' "$WORK/la
 expect_fail 'Node password rejected, duplicate hostname' \
   timeout 20 bash -c "$(declare -f agent); BIN=$BIN NS=$NS HOST_IP=$HOST_IP PORT=$PORT AGENT_IP=$AGENT_IP agent worker-1 $WORK/impostor --token '$TOKEN'"
 
+# An archive dropped in while the agent runs is imported live.
+make_rootfs "$WORK/rootfs2" later
+expect_ok "$BIN/k3s-airgap" images build --rootfs "$WORK/rootfs2" --entrypoint /bin/sh \
+  --platform linux/amd64 -t registry.local/later:1 -o "$WORK/later.tar"
+mv "$WORK/later.tar" "$WORK/a1/agent/images/later.tar"
+deadline=$((SECONDS + 20))
+until grep -q 'Imported images from .*/later.tar: registry.local/later:1' "$WORK/agent1.log"; do
+  [ $SECONDS -lt $deadline ] || { cat "$WORK/agent1.log" >&2; fail "the new archive was not imported"; }
+  sleep 0.2
+done
+[ "$(grep -c 'Failed to import .*/bad.tar' "$WORK/agent1.log")" = 1 ] || fail "the bad archive was read again"
+
 # A restart with unchanged archives reads none of them.
 kill "$AGENT"; wait "$AGENT" || fail "agent did not stop cleanly"
 rm "$WORK/a1/agent/images/bad.tar"
@@ -130,7 +143,7 @@ until grep -q 'Preloaded images' "$WORK/agent2.log"; do
   [ $SECONDS -lt $deadline ] || { cat "$WORK/agent2.log" >&2; fail "no preload after restart"; }
   sleep 0.2
 done
-grep -q '0 archives imported, 1 unchanged, 0 failed' "$WORK/agent2.log" || fail "restart: $(cat "$WORK/agent2.log")"
+grep -q '0 archives imported, 2 unchanged, 0 failed' "$WORK/agent2.log" || fail "restart: $(cat "$WORK/agent2.log")"
 
 # The agent stops on SIGTERM; deleting its Node removes the password Secret.
 kill "$AGENT"; wait "$AGENT" || fail "agent did not stop cleanly"
