@@ -12,6 +12,7 @@
 #include "core/http/client.h"
 #include "core/serde/json.h"
 #include "k3s/apiserver/bootstrap_token.h"
+#include "k3s/server/net.h"
 #include "k3s/server/pki.h"
 
 namespace k3s::agent {
@@ -19,12 +20,6 @@ namespace {
 
 using core::Errc;
 using json = nlohmann::json;
-
-std::string host_name() {
-  char buf[256] = {0};
-  ::gethostname(buf, sizeof buf - 1);
-  return core::to_lower(buf);
-}
 
 // Reads the file, or writes `fresh` (0600) when it does not exist yet.
 core::Result<std::string> read_or_create(const std::string& path, const std::string& fresh) {
@@ -106,7 +101,7 @@ core::Result<Joined> join(const config::AgentConfig& config) {
                                     K3A_TRY(get("/v1-k3s/server-ca.crt"))));
 
   // 4. Name and password.
-  j.node_name = config.node_name.empty() ? host_name() : core::to_lower(config.node_name);
+  j.node_name = config.node_name.empty() ? server::host_name() : core::to_lower(config.node_name);
   if (config.with_node_id) {
     j.node_name +=
         "-" + K3A_TRY(read_or_create(config.node_identity_dir + "/id", core::random_hex(4)));

@@ -3,8 +3,6 @@
 // pending, then not ready, then the newest), and reports replicas, fullyLabeledReplicas,
 // readyReplicas and availableReplicas (ready for minReadySeconds).
 #include <algorithm>
-#include <map>
-#include <set>
 
 #include "core/base/time.h"
 #include "k3s/controllers/manager.h"

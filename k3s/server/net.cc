@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
+#include <unistd.h>
 #include <net/if.h>
 
 #include <cstring>
@@ -83,6 +84,12 @@ std::optional<std::string> nth_address(const std::string& cidr, uint64_t n) {
 }  // namespace k3s::server
 
 namespace k3s::server {
+
+std::string host_name() {
+  char buf[256] = {0};
+  ::gethostname(buf, sizeof buf - 1);
+  return core::to_lower(buf);
+}
 
 std::string node_ip() {
   ifaddrs* list = nullptr;

@@ -18,5 +18,7 @@ std::optional<std::string> nth_address(const std::string& cidr, uint64_t n);
 // The node's IP as upstream picks it by default: the first IPv4 address of an interface that is
 // up and not loopback; 127.0.0.1 when there is none (a namespace without network).
 std::string node_ip();
+// The host name, lower-cased: the default node name.
+std::string host_name();
 
 }  // namespace k3s::server

@@ -89,12 +89,6 @@ nlohmann::json agent_config(const config::ServerConfig& config) {
           {"Disables", config.disable}};
 }
 
-std::string host_name() {
-  char buf[256] = {0};
-  ::gethostname(buf, sizeof buf - 1);
-  return core::to_lower(buf);
-}
-
 }  // namespace
 
 core::Result<void> complete(config::ServerConfig& config) {
