@@ -6,6 +6,7 @@
 #include <memory>
 #include <set>
 
+#include "core/archive/decompress.h"
 #include "core/archive/zstd.h"
 #include "core/base/strings.h"
 #include "core/base/time.h"
@@ -39,8 +40,13 @@ core::Result<images::ArchiveContents> verify(const std::string& archive, images:
     decoded = K3A_TRY(core::ZstdSource::create(raw));
   } else if (lower.ends_with(".tar.gz") || lower.ends_with(".tgz")) {
     decoded = K3A_TRY(images::GzipSource::create(raw));
+  } else if (lower.ends_with(".tar.lz4")) {
+    decoded = K3A_TRY(core::decompressing_source(raw, core::Compression::kLz4));
+  } else if (lower.ends_with(".tar.bz2") || lower.ends_with(".tbz")) {
+    decoded = K3A_TRY(core::decompressing_source(raw, core::Compression::kBzip2));
   } else if (!lower.ends_with(".tar")) {
-    return core::failf(Errc::kUnsupported, "{}: not a .tar, .tar.zst or .tar.gz archive", archive);
+    return core::failf(Errc::kUnsupported,
+                       "{}: not a .tar, .tar.zst, .tar.gz, .tar.lz4 or .tar.bz2 archive", archive);
   }
   auto contents = images::read_oci_archive(decoded ? *decoded : raw, &store);
   if (!contents) return std::unexpected(std::move(contents.error()).context(archive));

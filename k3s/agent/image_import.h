@@ -1,10 +1,11 @@
 // Importing image archives into containerd's k8s.io namespace, as the agent preloads
-// agent/images: the archive (OCI layout; .tar, .tar.zst/.tzst or .tar.gz/.tgz) is verified whole
-// into a staging blob store before containerd sees a byte of it, then each blob containerd does
-// not hold yet is written through the content service (its digest checked again by containerd
-// at commit), manifests labelled with their garbage-collection references, and every image
-// created or updated with the CRI's labels and pinned, so garbage collection never removes it.
-// All writes happen under a lease that protects them until the images exist. Not thread-safe.
+// agent/images: the archive (OCI layout; .tar, .tar.zst/.tzst, .tar.gz/.tgz, .tar.lz4 or
+// .tar.bz2/.tbz) is verified whole into a staging blob store before containerd sees a byte of
+// it, then each blob containerd does not hold yet is written through the content service (its
+// digest checked again by containerd at commit), manifests labelled with their
+// garbage-collection references, and every image created or updated with the CRI's labels and
+// pinned, so garbage collection never removes it. All writes happen under a lease that protects
+// them until the images exist. Not thread-safe.
 #pragma once
 
 #include <cstdint>

@@ -76,6 +76,23 @@ TEST_F(ImageImportTest, ImportsPinnedAndSkipsWhatIsThere) {
   EXPECT_EQ(again->blobs_present, 3u);
 }
 
+TEST_F(ImageImportTest, CompressedArchives) {
+  ASSERT_TRUE(core::write_file_atomic(dir_->sub("plain.tar"), archive_));
+  core::grpc::Client client(socket_);
+  for (const auto& [tool, file] :
+       {std::pair{"lz4 -c", "busybox.tar.lz4"}, std::pair{"bzip2 -c", "busybox.tar.bz2"},
+        std::pair{"zstd -q -c", "busybox.tar.zst"}, std::pair{"gzip -c", "busybox.tgz"}}) {
+    auto packed = core::run_command({"sh", "-c", std::string(tool) + " < \"$0\" > \"$1\"",
+                                     dir_->sub("plain.tar"), dir_->sub(file)});
+    ASSERT_TRUE(packed && packed->exit_code == 0) << tool;
+    auto report = import_archive(client, dir_->sub(file), dir_->sub("staging"));
+    ASSERT_TRUE(report) << file << ": " << report.error().message();
+    EXPECT_EQ(report->images, std::vector<std::string>{"docker.io/library/busybox:preload"});
+  }
+  auto odd = import_archive(client, dir_->sub("plain.tar") + ".rar", dir_->sub("staging"));
+  EXPECT_FALSE(odd);
+}
+
 TEST_F(ImageImportTest, TamperedArchiveImportsNothing) {
   auto items = images::testing::read_tar(archive_);
   for (auto& item : items) {
