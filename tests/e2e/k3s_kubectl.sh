@@ -206,10 +206,12 @@ expect_ok k apply -f "$WORK/web.yaml"
 grep -q "deployment.apps/smp unchanged" "$WORK/last.out" || fail "apply again: $(cat "$WORK/last.out")"
 expect_ok k patch deploy smp -p '{"spec":{"template":{"spec":{"containers":[{"name":"a","image":"busybox:2"}]}}}}'
 grep -q "deployment.apps/smp patched" "$WORK/last.out" || fail "strategic patch: $(cat "$WORK/last.out")"
-rv=$(k get deploy smp -o jsonpath='{.metadata.resourceVersion}')
+# The deployment controller writes status and annotations meanwhile, so the spec's generation
+# is what a no-op patch must leave alone.
+gen=$(k get deploy smp -o jsonpath='{.metadata.generation}')
 expect_ok k patch deploy smp -p '{"spec":{"template":{"spec":{"containers":[{"name":"a","image":"busybox:2"}]}}}}'
 grep -q "deployment.apps/smp patched (no change)" "$WORK/last.out" || fail "no-op patch: $(cat "$WORK/last.out")"
-[ "$(k get deploy smp -o jsonpath='{.metadata.resourceVersion}')" = "$rv" ] || fail "no-op patch moved resourceVersion"
+[ "$(k get deploy smp -o jsonpath='{.metadata.generation}')" = "$gen" ] || fail "no-op patch moved the generation"
 expect_ok k set image deploy/smp a=busybox:3
 grep -q "deployment.apps/smp image updated" "$WORK/last.out" || fail "set image: $(cat "$WORK/last.out")"
 expect_ok k rollout restart deploy/smp
