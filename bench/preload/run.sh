@@ -69,17 +69,19 @@ start_containerd "$WORK/ours"
 mkdir -p "$WORK/agent/containerd"
 first=$("$BUILD/bin/k3s_preload_bench" "$WORK/ours/containerd.sock" "$WORK/agent")
 again=$("$BUILD/bin/k3s_preload_bench" "$WORK/ours/containerd.sock" "$WORK/agent")
-peer() {  # NAME CTR-FLAGS...: ms for `ctr images import` into a fresh containerd
+peer() {  # NAME CTR-FLAGS...: sets PEER_MS for `ctr images import` into a fresh containerd
   local name=$1; shift
   start_containerd "$WORK/$name"
   local t0 t1
   t0=$(date +%s.%N)
   ctr -a "$WORK/$name/containerd.sock" -n k8s.io images import "$@" "$WORK/agent/images/bench.tar" > /dev/null
   t1=$(date +%s.%N)
-  python3 -c "print('%.1f' % (($t1 - $t0) * 1000))"
+  PEER_MS=$(python3 -c "print('%.1f' % (($t1 - $t0) * 1000))")
 }
-same_ms=$(peer peer-no-unpack --no-unpack)
-unpack_ms=$(peer peer-unpack)
+peer peer-no-unpack --no-unpack
+same_ms=$PEER_MS
+peer peer-unpack
+unpack_ms=$PEER_MS
 ours_ms=$(echo "$first" | awk '{print $2}')
 again_ms=$(echo "$again" | awk '{print $2}')
 python3 - <<PY
