@@ -14,16 +14,6 @@ namespace {
 constexpr int kLogN = 15, kR = 8, kP = 1;
 constexpr size_t kKeyLen = 32;
 
-std::string to_hex(const unsigned char* p, size_t n) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out += kDigits[p[i] >> 4];
-    out += kDigits[p[i] & 15];
-  }
-  return out;
-}
-
 std::string derive(const std::string& password, const std::string& salt, int log_n, int r, int p) {
   unsigned char key[kKeyLen];
   if (EVP_PBE_scrypt(password.data(), password.size(),
@@ -31,7 +21,7 @@ std::string derive(const std::string& password, const std::string& salt, int log
                      uint64_t{1} << log_n, static_cast<uint64_t>(r), static_cast<uint64_t>(p),
                      64ull << 20, key, sizeof key) != 1)
     return "";
-  return to_hex(key, sizeof key);
+  return core::hex_encode(std::string_view(reinterpret_cast<const char*>(key), sizeof key));
 }
 
 }  // namespace

@@ -30,15 +30,7 @@ ip netns exec "$NS" ip addr add "$AGENT_IP/30" dev "$NS_IF"
 ip netns exec "$NS" ip link set "$NS_IF" up
 ip netns exec "$NS" ip link set lo up
 
-"$BIN/k3s" server -d "$D" --bind-address "$HOST_IP" --https-listen-port "$PORT" -o "$KUBECONFIG" \
-  > "$WORK/server.log" 2>&1 &
-SERVER=$!
-CLEANUP=("kill $SERVER; wait $SERVER" "${CLEANUP[@]}")
-for _ in $(seq 200); do
-  curl -sk "https://$HOST_IP:$PORT/readyz" > /dev/null 2>&1 && break
-  kill -0 "$SERVER" 2>/dev/null || { cat "$WORK/server.log" >&2; fail "k3s server exited"; }
-  sleep 0.05
-done
+start_k3s_server "$HOST_IP" "$D"
 k() { kubectl --cache-dir "$WORK/kcache" "$@"; }
 TOKEN=$(cat "$D/server/node-token")
 

@@ -9,11 +9,7 @@ CLIENTS=$(cd "$BIN/.." && pwd)/clients
   || fail "@kubernetes/client-node is not installed in $CLIENTS (scripts/test.sh installs it)"
 PORT=$(free_port)
 export KUBECONFIG=$WORK/k3s.yaml
-"$BIN/k3s" server -d "$WORK/data" --bind-address 127.0.0.1 --https-listen-port "$PORT" -o "$KUBECONFIG" \
-  > "$WORK/server.log" 2>&1 &
-SERVER=$!
-CLEANUP=("kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null" "${CLEANUP[@]}")
-for _ in $(seq 200); do curl -sk "https://127.0.0.1:$PORT/readyz" > /dev/null 2>&1 && break; sleep 0.05; done
+start_k3s_server 127.0.0.1 "$WORK/data"
 # ES modules resolve packages from their own directory, so the script runs from beside node_modules.
 cp "$(dirname "$0")/../clients/client_node.mjs" "$CLIENTS/"
 expect_ok timeout 120 node "$CLIENTS/client_node.mjs"

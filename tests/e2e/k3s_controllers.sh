@@ -13,15 +13,7 @@ D=$WORK/data
 PORT=$(free_port)
 export KUBECONFIG=$WORK/k3s.yaml
 
-"$BIN/k3s" server -d "$D" --bind-address 127.0.0.1 --https-listen-port "$PORT" -o "$KUBECONFIG" \
-  > "$WORK/server.log" 2>&1 &
-SERVER=$!
-CLEANUP=("kill $SERVER; wait $SERVER" "${CLEANUP[@]}")
-for _ in $(seq 200); do
-  curl -sk "https://127.0.0.1:$PORT/readyz" > /dev/null 2>&1 && break
-  kill -0 "$SERVER" 2>/dev/null || { cat "$WORK/server.log" >&2; fail "k3s server exited"; }
-  sleep 0.05
-done
+start_k3s_server 127.0.0.1 "$D"
 "$TEST_BIN/k3s_fake_kubelet" "$KUBECONFIG" > "$WORK/kubelet.log" 2>&1 &
 KUBELET=$!
 CLEANUP=("kill $KUBELET; wait $KUBELET" "${CLEANUP[@]}")
@@ -148,10 +140,7 @@ left=$(sqlite3 "$D/server/db/state.db" "SELECT count(*) FROM kine WHERE name LIK
 [ "$left" = 0 ] || fail "$left objects left in the deleted namespace: $(sqlite3 "$D/server/db/state.db" "SELECT name FROM kine WHERE name LIKE '/registry/%/team/%' AND deleted = 0 AND id IN (SELECT max(id) FROM kine GROUP BY name)")"
 # --disable at the next start deletes the component's manifest, Addon and objects.
 kill "$SERVER"; wait "$SERVER" || true
-"$BIN/k3s" server -d "$D" --bind-address 127.0.0.1 --https-listen-port "$PORT" -o "$KUBECONFIG" \
-  --disable ccm >> "$WORK/server.log" 2>&1 &
-SERVER=$!
-CLEANUP=("kill $SERVER; wait $SERVER" "${CLEANUP[@]}")
+start_k3s_server 127.0.0.1 "$D" --disable ccm
 until_ok 20 test ! -e "$D/server/manifests/ccm.yaml"
 gone() { ! k get "$@" > /dev/null 2>&1; }
 until_ok 20 gone clusterrole k3s-cloud-controller-manager

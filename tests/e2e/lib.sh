@@ -75,3 +75,19 @@ CFG
   done
   fail "docker-registry did not answer"
 }
+
+# start_k3s_server ADDRESS DATA_DIR [FLAGS...]: `k3s server` on ADDRESS:$PORT writing $KUBECONFIG,
+# logging to $WORK/server.log; sets SERVER, stops it on exit, returns once /readyz answers.
+start_k3s_server() {
+  local address=$1 data=$2; shift 2
+  "$BIN/k3s" server -d "$data" --bind-address "$address" --https-listen-port "$PORT" \
+    -o "$KUBECONFIG" "$@" >> "$WORK/server.log" 2>&1 &
+  SERVER=$!
+  CLEANUP=("kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null" "${CLEANUP[@]}")
+  for _ in $(seq 200); do
+    curl -sk "https://$address:$PORT/readyz" > /dev/null 2>&1 && return 0
+    kill -0 "$SERVER" 2>/dev/null || { cat "$WORK/server.log" >&2; fail "k3s server exited"; }
+    sleep 0.05
+  done
+  fail "k3s server did not become ready"
+}
