@@ -370,18 +370,32 @@ class DeploymentController : public Controller {
       if (next[k] == 0) next.erase(k);
     }
     std::string now = now_rfc3339();
-    std::string rs_name = r.current ? name_of(*r.current) : r.created;
     bool minimum = available >= want - max_unavailable(d);
     set_condition(next, minimum ? condition("Available", "True", "MinimumReplicasAvailable",
                                             "Deployment has minimum availability.", now)
                                 : condition("Available", "False", "MinimumReplicasUnavailable",
                                             "Deployment does not have minimum availability.", now));
-    bool complete = updated == want && replicas == want && available == want;
+    set_progressing(r, next, {replicas, ready, available, updated}, now);
+    return write_status(c_.api, object_path("apps/v1", "deployments", namespace_of(d), name_of(d)),
+                        d, next);
+  }
+
+  struct Counts {
+    int64_t replicas, ready, available, updated;
+  };
+
+  // The Progressing condition: a new set created or found, progress made (which restarts the
+  // deadline), the rollout complete, or the progress deadline passed.
+  void set_progressing(const Rollout& r, json& next, const Counts& n, const std::string& now) {
+    const json& d = r.d;
+    int64_t want = spec_replicas(d);
+    std::string rs_name = r.current ? name_of(*r.current) : r.created;
+    bool complete = n.updated == want && n.replicas == want && n.available == want;
     bool moved =
-        updated > status_count(d, "updatedReplicas") ||
-        available > status_count(d, "availableReplicas") ||
-        ready > status_count(d, "readyReplicas") ||
-        replicas - updated < status_count(d, "replicas") - status_count(d, "updatedReplicas");
+        n.updated > status_count(d, "updatedReplicas") ||
+        n.available > status_count(d, "availableReplicas") ||
+        n.ready > status_count(d, "readyReplicas") ||
+        n.replicas - n.updated < status_count(d, "replicas") - status_count(d, "updatedReplicas");
     int64_t deadline =
         d.value("spec", json::object()).value("progressDeadlineSeconds", int64_t{600});
     const json* progressing = find_condition(next, "Progressing");
@@ -414,8 +428,6 @@ class DeploymentController : public Controller {
         queue().add_after(queue_key(d), std::chrono::seconds(left));
       }
     }
-    return write_status(c_.api, object_path("apps/v1", "deployments", namespace_of(d), name_of(d)),
-                        d, next);
   }
 
   static const json* find_condition(const json& status, const std::string& type) {
