@@ -63,7 +63,7 @@ step "bundle inspect"
 step "install offline into $DEMO/root and start k3s server from it"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$K3A" install demo.tar.zst --trust keys/bundle.pub --root "$DEMO/root" --supervise \
-  --skip-preflight route -- server --data-dir "$DEMO/root/var/lib/rancher/k3s" \
+  --skip-preflight route -- server --disable-agent --data-dir "$DEMO/root/var/lib/rancher/k3s" \
   --bind-address 127.0.0.1 --https-listen-port "$PORT" --write-kubeconfig "$DEMO/k3s.yaml"
 
 step "the cluster"

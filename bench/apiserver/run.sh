@@ -25,7 +25,7 @@ def start(data):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind("\0" + name); s.settimeout(30)
     env = dict(os.environ, NOTIFY_SOCKET="@" + name)
     t0 = time.monotonic()
-    p = subprocess.Popen([k3s, "server", "-d", data, "--bind-address", "127.0.0.1",
+    p = subprocess.Popen([k3s, "server", "-d", data, "--disable-agent", "--bind-address", "127.0.0.1",
                           "--https-listen-port", str(port), "-o", work + "/k3s.yaml"],
                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     s.recv(64); ready = time.monotonic() - t0
@@ -50,7 +50,7 @@ print("start_first_ready_ms %.1f start_first_readyz_ms %.1f restart_ready_ms %.1
 PY
 
 # --- load: 16 clients -------------------------------------------------------------------------------
-"$BUILD/bin/k3s" server -d "$WORK/load" --bind-address 127.0.0.1 --https-listen-port "$PORT" \
+"$BUILD/bin/k3s" server -d "$WORK/load" --disable-agent --bind-address 127.0.0.1 --https-listen-port "$PORT" \
   -o "$WORK/k3s.yaml" > "$WORK/server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 200); do curl -sk "https://127.0.0.1:$PORT/readyz" > /dev/null 2>&1 && break; sleep 0.05; done

@@ -24,7 +24,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 start_server() {  # DATA_DIR
   PORT=$(free_port)
-  "$BUILD/bin/k3s" server -d "$1" --bind-address 127.0.0.1 --https-listen-port "$PORT" \
+  "$BUILD/bin/k3s" server -d "$1" --disable-agent --bind-address 127.0.0.1 --https-listen-port "$PORT" \
     -o "$WORK/k3s.yaml" > "$WORK/server.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 200); do curl -sk "https://127.0.0.1:$PORT/readyz" > /dev/null 2>&1 && return; sleep 0.05; done

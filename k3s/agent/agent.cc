@@ -12,8 +12,10 @@
 #include "core/base/strings.h"
 #include "core/base/time.h"
 #include "core/fs/files.h"
+#include "k3s/agent/cni.h"
 #include "k3s/agent/containerd.h"
 #include "k3s/agent/join.h"
+#include "k3s/agent/kubelet/kubelet.h"
 #include "k3s/agent/preload.h"
 #include "k3s/client/kube_client.h"
 #include "k3s/config/server_config.h"
@@ -40,6 +42,10 @@ json node_object(const config::AgentConfig& config, const Joined& j) {
       {"kubernetes.io/hostname", j.node_name}, {"kubernetes.io/os", "linux"},
       {"kubernetes.io/arch", "amd64"},         {"beta.kubernetes.io/os", "linux"},
       {"beta.kubernetes.io/arch", "amd64"},    {"node.kubernetes.io/instance-type", "k3s"}};
+  if (config.control_plane) {
+    labels["node-role.kubernetes.io/control-plane"] = "true";
+    labels["node-role.kubernetes.io/master"] = "true";
+  }
   for (const auto& l : config.node_labels) {
     size_t eq = l.find('=');
     labels[l.substr(0, eq)] = eq == std::string::npos ? "" : l.substr(eq + 1);
@@ -77,6 +83,7 @@ json node_status(const config::AgentConfig& config, const Joined& j, const std::
   return {{"capacity", capacity},
           {"allocatable", capacity},
           {"addresses", addresses},
+          {"daemonEndpoints", {{"kubeletEndpoint", {{"Port", 10250}}}}},
           {"conditions",
            {{{"type", "Ready"},
              {"status", "True"},
@@ -100,9 +107,9 @@ json node_status(const config::AgentConfig& config, const Joined& j, const std::
 core::Result<void> post_status(client::KubeClient& kube, const config::AgentConfig& config,
                                const Joined& j, const std::string& since,
                                const std::string& runtime) {
-  json node = K3A_TRY(kube.call("GET", "/api/v1/nodes/" + j.node_name));
-  node["status"] = node_status(config, j, since, runtime);
-  (void)K3A_TRY(kube.call("PUT", "/api/v1/nodes/" + j.node_name + "/status", &node));
+  json patch = {{"status", node_status(config, j, since, runtime)}};
+  (void)K3A_TRY(kube.call("PATCH", "/api/v1/nodes/" + j.node_name + "/status", &patch,
+                          "application/merge-patch+json"));
   return {};
 }
 
@@ -124,6 +131,49 @@ core::Result<void> renew_lease(client::KubeClient& kube, const std::string& node
   return {};
 }
 
+// The node's pod CIDR, once the server has allocated it.
+core::Result<std::string> wait_pod_cidr(client::KubeClient& kube, const std::string& node) {
+  for (int i = 0; i < 300; ++i) {
+    json n = K3A_TRY(kube.call("GET", "/api/v1/nodes/" + node));
+    std::string cidr = n.value("spec", json::object()).value("podCIDR", "");
+    if (!cidr.empty()) return cidr;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return core::failf(core::Errc::kTimeout, "node {} was given no pod CIDR in 30 s", node);
+}
+
+// The resolv.conf pods with dnsPolicy Default get: --resolv-conf, else the host's unless it
+// names only loopback servers (a local stub resolver), then systemd-resolved's upstream list.
+std::string resolv_conf(const config::AgentConfig& config) {
+  if (!config.resolv_conf.empty()) return config.resolv_conf;
+  auto text = core::read_file("/etc/resolv.conf");
+  bool remote = false;
+  for (auto line : core::split(text ? *text : "", '\n')) {
+    auto words = core::split(core::trim(line), ' ');
+    if (words.size() >= 2 && words[0] == "nameserver" && !words[1].starts_with("127.") &&
+        words[1] != "::1")
+      remote = true;
+  }
+  if (!remote && core::path_exists("/run/systemd/resolve/resolv.conf"))
+    return "/run/systemd/resolve/resolv.conf";
+  return "/etc/resolv.conf";
+}
+
+kubelet::NodeContext node_context(const config::AgentConfig& config, const Joined& j) {
+  kubelet::NodeContext node{
+      .node_name = j.node_name,
+      .node_ip = config.node_ip.empty() ? server::node_ip() : config.node_ip.front(),
+      .cluster_dns = j.config.value("ClusterDNS", ""),
+      .cluster_domain = j.config.value("ClusterDomain", "cluster.local"),
+      .resolv_conf = resolv_conf(config),
+      .kubernetes_service_ip =
+          server::nth_address(j.config.value("ServiceIPRange", "10.43.0.0/16"), 1).value_or("")};
+  for (const auto& arg : config.kubelet_args) {
+    if (arg.starts_with("root-dir=")) node.kubelet_root = arg.substr(9);
+  }
+  return node;
+}
+
 }  // namespace
 
 core::Result<void> run_agent(const config::AgentConfig& config) {
@@ -132,6 +182,16 @@ core::Result<void> run_agent(const config::AgentConfig& config) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return run_agent(config, [&signals](std::chrono::milliseconds d) {
+    timespec wait{static_cast<time_t>(d.count() / 1000),
+                  static_cast<long>(d.count() % 1000) * 1000000};
+    if (sigtimedwait(&signals, nullptr, &wait) <= 0) return false;
+    core::log::info("Received signal, shutting down");
+    return true;
+  });
+}
+
+core::Result<void> run_agent(const config::AgentConfig& config, const StopWait& stop) {
   core::log::info("Starting k3s agent {}", config::kVersion);
   core::Result<Joined> joined = core::fail(core::Errc::kUnavailable, "not tried");
   for (;;) {
@@ -139,8 +199,7 @@ core::Result<void> run_agent(const config::AgentConfig& config) {
     if (joined || joined.error().code() != core::Errc::kUnavailable) break;
     core::log::info("Waiting to retrieve agent configuration; server is not ready: {}",
                     joined.error().message());
-    timespec wait{5, 0};
-    if (sigtimedwait(&signals, nullptr, &wait) > 0) return {};
+    if (stop(std::chrono::seconds(5))) return {};
   }
   if (!joined) return std::unexpected(joined.error());
   core::log::info("Joined {} as node {}", joined->server_url, joined->node_name);
@@ -151,14 +210,16 @@ core::Result<void> run_agent(const config::AgentConfig& config) {
   images::RegistryConfig registries;
   if (core::path_exists(config.private_registry))
     registries = K3A_TRY(images::RegistryConfig::load(config.private_registry));
-  ContainerdSupervisor containerd({.binary = *binary,
-                                   .root = joined->agent_dir + "/containerd",
-                                   .state = "/run/k3s/containerd",
-                                   .socket = kContainerdSocket,
-                                   .config_dir = joined->agent_dir + "/etc/containerd",
-                                   .pause_image = config.pause_image,
-                                   .cni_bin_dir = config.data_dir + "/data/current/bin",
-                                   .cni_conf_dir = joined->agent_dir + "/etc/cni/net.d"});
+  ContainerdSupervisor containerd(
+      {.binary = *binary,
+       .root = joined->agent_dir + "/containerd",
+       .state = "/run/k3s/containerd",
+       .socket = kContainerdSocket,
+       .config_dir = joined->agent_dir + "/etc/containerd",
+       .pause_image = config.pause_image,
+       .cni_bin_dir = cni_bin_dir(config.data_dir).value_or(config.data_dir + "/data/current/bin"),
+       .cni_conf_dir = joined->agent_dir + "/etc/cni/net.d",
+       .restrict_oom_score_adj = !can_lower_oom_score_adj()});
   K3A_CHECK(containerd.start(registries));
   std::string runtime = "containerd://" + containerd.version();
   {
@@ -180,13 +241,19 @@ core::Result<void> run_agent(const config::AgentConfig& config) {
   K3A_CHECK(post_status(kube, config, *joined, since, runtime));
   K3A_CHECK(renew_lease(kube, joined->node_name));
   core::log::info("Node {} registered and Ready", joined->node_name);
+  std::string pod_cidr = K3A_TRY(wait_pod_cidr(kube, joined->node_name));
+  K3A_CHECK(core::make_dirs(joined->agent_dir + "/etc/cni/net.d", 0755));
+  K3A_CHECK(core::write_file_atomic(joined->agent_dir + "/etc/cni/net.d/10-bridge.conflist",
+                                    cni_conflist(pod_cidr)));
+  kubelet::Kubelet pods(kube.endpoint(),
+                        {.node = node_context(config, *joined), .cri_socket = kContainerdSocket});
+  pods.start();
   auto last_status = std::chrono::steady_clock::now();
   auto last_lease = std::chrono::steady_clock::now();
   core::grpc::Client images(kContainerdSocket);
   for (;;) {
     // Every 5 s: archives added to agent/images are imported; every 10 s: the lease.
-    timespec wait{5, 0};
-    if (sigtimedwait(&signals, nullptr, &wait) > 0) break;
+    if (stop(std::chrono::seconds(5))) break;
     (void)preload_images(images, joined->agent_dir);
     if (std::chrono::steady_clock::now() - last_lease < std::chrono::seconds(10)) continue;
     last_lease = std::chrono::steady_clock::now();
@@ -198,7 +265,7 @@ core::Result<void> run_agent(const config::AgentConfig& config) {
       last_status = std::chrono::steady_clock::now();
     }
   }
-  core::log::info("Received signal, shutting down");
+  pods.stop();
   containerd.stop();
   return {};
 }

@@ -2,17 +2,26 @@
 // registers its Node with the kubelet's identity and keeps it Ready: the status with capacity,
 // addresses and node info when it changes or every five minutes, the lease in kube-node-lease
 // every ten seconds. Images in agent/images (preload.h) are imported before the node registers,
-// and archives added later within seconds. Pods are not run yet: the CRI side of the kubelet is
-// still to come. Runs until SIGTERM or SIGINT.
+// and archives added later within seconds; the node's pods run through the kubelet
+// (kubelet/kubelet.h) on the bridge network of its pod CIDR (cni.h).
 #pragma once
+
+#include <chrono>
+#include <functional>
 
 #include "core/base/error.h"
 #include "k3s/config/agent_config.h"
 
 namespace k3s::agent {
 
+// Waits up to the given time; true when the agent is to shut down.
+using StopWait = std::function<bool(std::chrono::milliseconds)>;
+
 // Fails when the join is refused (wrong token, CA hash or node password) or the Node cannot be
-// registered; a server that cannot be reached yet is retried every five seconds.
+// registered; a server that cannot be reached yet is retried every five seconds. Runs until
+// `stop` says so.
+core::Result<void> run_agent(const config::AgentConfig& config, const StopWait& stop);
+// `k3s agent`: until SIGTERM or SIGINT.
 core::Result<void> run_agent(const config::AgentConfig& config);
 
 }  // namespace k3s::agent

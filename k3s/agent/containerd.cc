@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 
 #include "core/base/log.h"
 #include "core/base/strings.h"
@@ -60,6 +61,7 @@ std::string containerd_config(const ContainerdSettings& s) {
   out += "\n[plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = " + quoted(s.pause_image) +
          "\n  enable_selinux = false\n  enable_unprivileged_ports = true\n"
          "  enable_unprivileged_icmp = true\n";
+  if (s.restrict_oom_score_adj) out += "  restrict_oom_score_adj = true\n";
   out +=
       "\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  snapshotter = \"overlayfs\"\n"
       "  disable_snapshot_annotations = true\n";
@@ -73,6 +75,17 @@ std::string containerd_config(const ContainerdSettings& s) {
   out += "\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = " +
          quoted(s.config_dir + "/certs.d") + "\n";
   return out;
+}
+
+bool can_lower_oom_score_adj() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.starts_with("CapEff:")) continue;
+    uint64_t caps = std::strtoull(line.c_str() + 7, nullptr, 16);
+    return (caps >> 24) & 1;  // CAP_SYS_RESOURCE
+  }
+  return false;
 }
 
 std::map<std::string, std::string> hosts_files(const images::RegistryConfig& registries) {

@@ -30,6 +30,8 @@ struct ContainerdSettings {
   std::string pause_image;  // docker.io/rancher/mirrored-pause:3.6
   std::string cni_bin_dir, cni_conf_dir;
   bool cri = true;  // false leaves the CRI plugin out (tests of the daemon alone)
+  // Pods' oom_score_adj kept at or above containerd's own, where it may not be lowered.
+  bool restrict_oom_score_adj = false;
 };
 
 // config.toml for the settings.
@@ -38,6 +40,9 @@ std::string containerd_config(const ContainerdSettings& s);
 // registries.yaml: mirrors in order with their override paths, the default endpoint as server
 // unless disabled, rewrites, and each host's TLS files and skip-verify.
 std::map<std::string, std::string> hosts_files(const images::RegistryConfig& registries);
+// Whether this process may lower oom_score_adj (has CAP_SYS_RESOURCE), as the CRI does for
+// sandboxes.
+bool can_lower_oom_score_adj();
 // The executable to run: next to the k3s binary, else on PATH; nullopt when neither has it.
 std::optional<std::string> find_binary(const std::string& name);
 

@@ -10,6 +10,7 @@
 #include "core/archive/zstd.h"
 #include "core/base/strings.h"
 #include "core/base/time.h"
+#include "core/crypto/sha256.h"
 #include "core/crypto/x509.h"
 #include "core/fs/fd.h"
 #include "core/fs/stream.h"
@@ -26,6 +27,9 @@ namespace pb = k3s::containerd;
 constexpr char kContent[] = "/containerd.services.content.v1.Content/";
 constexpr char kImages[] = "/containerd.services.images.v1.Images/";
 constexpr char kLeases[] = "/containerd.services.leases.v1.Leases/";
+constexpr char kSnapshots[] = "/containerd.services.snapshots.v1.Snapshots/";
+constexpr char kDiff[] = "/containerd.services.diff.v1.Diff/";
+constexpr char kSnapshotter[] = "overlayfs";
 constexpr size_t kChunk = 1 << 20;
 
 // Verifies the archive into `store`.
@@ -109,6 +113,32 @@ class Importer {
     return {};
   }
 
+  // Unpacks the layers into snapshots named by their chain IDs (those present are kept), each
+  // applied layer checked against the config's diff_id, and labels the config blob with the top
+  // snapshot so garbage collection keeps the chain.
+  core::Result<void> unpack(const images::Manifest& manifest, const images::ImageConfig& config,
+                            ImportReport& report) {
+    std::string chain;
+    for (size_t i = 0; i < manifest.layers.size(); ++i) {
+      std::string parent = chain;
+      chain = i == 0 ? config.diff_ids[0]
+                     : "sha256:" + core::Sha256::hex_of(chain + " " + config.diff_ids[i]);
+      pb::StatSnapshotRequest stat;
+      stat.set_snapshotter(kSnapshotter);
+      stat.set_key(chain);
+      if (c_.call(std::string(kSnapshots) + "Stat", bytes(stat), md_)) continue;
+      K3A_CHECK(apply_layer(manifest.layers[i], config.diff_ids[i], parent, chain));
+      report.layers_unpacked++;
+    }
+    pb::UpdateRequest label;
+    label.mutable_info()->set_digest(manifest.config.digest);
+    std::string key = std::string("containerd.io/gc.ref.snapshot.") + kSnapshotter;
+    (*label.mutable_info()->mutable_labels())[key] = chain;
+    label.mutable_update_mask()->add_paths("labels." + key);
+    (void)K3A_TRY(c_.call(std::string(kContent) + "Update", bytes(label), md_));
+    return {};
+  }
+
   // Creates the image, or points an existing one at this target with the CRI's labels.
   core::Result<void> put_image(const std::string& name, const images::Descriptor& target) {
     pb::Image image;
@@ -134,6 +164,47 @@ class Importer {
   }
 
  private:
+  core::Result<void> apply_layer(const images::Descriptor& layer, const std::string& diff_id,
+                                 const std::string& parent, const std::string& chain) {
+    std::string key = "k3s-extract-" + core::random_hex(8) + "-" + chain;
+    pb::PrepareSnapshotRequest prepare;
+    prepare.set_snapshotter(kSnapshotter);
+    prepare.set_key(key);
+    prepare.set_parent(parent);
+    (*prepare.mutable_labels())["containerd.io/snapshot.ref"] = chain;
+    pb::PrepareSnapshotResponse prepared;
+    prepared.ParseFromString(
+        K3A_TRY(c_.call(std::string(kSnapshots) + "Prepare", bytes(prepare), md_)));
+    auto applied = [&]() -> core::Result<void> {
+      pb::ApplyRequest apply;
+      apply.mutable_diff()->set_media_type(layer.media_type);
+      apply.mutable_diff()->set_digest(layer.digest);
+      apply.mutable_diff()->set_size(layer.size);
+      *apply.mutable_mounts() = prepared.mounts();
+      pb::ApplyResponse done;
+      done.ParseFromString(K3A_TRY(c_.call(std::string(kDiff) + "Apply", bytes(apply), md_)));
+      if (done.applied().digest() != diff_id)
+        return core::failf(Errc::kIntegrity, "layer {}: unpacked to {}, the config says {}",
+                           layer.digest, done.applied().digest(), diff_id);
+      pb::CommitSnapshotRequest commit;
+      commit.set_snapshotter(kSnapshotter);
+      commit.set_name(chain);
+      commit.set_key(key);
+      (*commit.mutable_labels())["containerd.io/snapshot.ref"] = chain;
+      auto committed = c_.call(std::string(kSnapshots) + "Commit", bytes(commit), md_);
+      if (!committed && committed.error().code() != Errc::kAlreadyExists)
+        return std::unexpected(committed.error());
+      return {};
+    }();
+    if (!applied) {
+      pb::RemoveSnapshotRequest remove;
+      remove.set_snapshotter(kSnapshotter);
+      remove.set_key(key);
+      (void)c_.call(std::string(kSnapshots) + "Remove", bytes(remove), md_);
+    }
+    return applied;
+  }
+
   core::grpc::Client& c_;
   images::BlobStore& store_;
   core::grpc::Metadata md_;
@@ -157,7 +228,7 @@ core::Result<ImportReport> import_archive(core::grpc::Client& containerd,
   leased.emplace_back("containerd-lease", lease.id());
   Importer importer(containerd, store, leased);
   ImportReport report;
-  std::set<std::string> done;
+  std::set<std::string> done, unpacked;
   auto result = [&]() -> core::Result<void> {
     for (const auto& image : contents.images) {
       const images::Descriptor& m = image.manifest;
@@ -178,6 +249,13 @@ core::Result<ImportReport> import_archive(core::grpc::Client& containerd,
       std::string name = image.ref.str();
       if (host &&
           std::find(report.images.begin(), report.images.end(), name) == report.images.end()) {
+        if (!unpacked.count(m.digest)) {
+          auto manifest = K3A_TRY(images::parse_manifest(K3A_TRY(store.read(m.digest))));
+          auto config =
+              K3A_TRY(images::parse_image_config(K3A_TRY(store.read(manifest.config.digest))));
+          K3A_CHECK(importer.unpack(manifest, config, report));
+          unpacked.insert(m.digest);
+        }
         K3A_CHECK(importer.put_image(name, m));
         report.images.push_back(name);
       }

@@ -3,7 +3,8 @@
 // .tar.bz2/.tbz) is verified whole into a staging blob store before containerd sees a byte of
 // it, then each blob containerd does not hold yet is written through the content service (its
 // digest checked again by containerd at commit), manifests labelled with their
-// garbage-collection references, and every image created or updated with the CRI's labels and
+// garbage-collection references, the host platform's layers unpacked into overlayfs snapshots
+// (each checked against its diff_id), and every image created or updated with the CRI's labels and
 // pinned, so garbage collection never removes it. All writes happen under a lease that protects
 // them until the images exist. Not thread-safe.
 #pragma once
@@ -22,6 +23,7 @@ struct ImportReport {
   size_t blobs_written = 0;
   size_t blobs_present = 0;  // already in containerd: skipped
   uint64_t bytes_written = 0;
+  size_t layers_unpacked = 0;  // snapshots made; layers already unpacked are kept
 };
 
 // Errors: the archive's verification errors (kIntegrity naming a blob whose bytes do not match

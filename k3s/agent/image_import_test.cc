@@ -69,11 +69,20 @@ TEST_F(ImageImportTest, ImportsPinnedAndSkipsWhatIsThere) {
   EXPECT_NE(listed.find("docker.io/library/busybox:preload"), std::string::npos) << listed;
   EXPECT_NE(listed.find("io.cri-containerd.pinned=pinned"), std::string::npos) << listed;
   EXPECT_NE(ctr({"images", "check"}).find("complete"), std::string::npos);
+  // Unpacked: the layer's snapshot (its chain ID is the diff_id), kept by the config's label.
+  EXPECT_EQ(report->layers_unpacked, 1u);
+  std::string snapshots = ctr({"snapshots", "ls"});
+  EXPECT_NE(snapshots.find("sha256:"), std::string::npos) << snapshots;
+  EXPECT_NE(snapshots.find("Committed"), std::string::npos) << snapshots;
+  std::string top = snapshots.substr(snapshots.find("sha256:"), 71);
+  EXPECT_NE(ctr({"content", "ls"}).find("containerd.io/gc.ref.snapshot.overlayfs=" + top),
+            std::string::npos);
   // Again: nothing to write.
   auto again = import_archive(client, dir_->sub("busybox.tar"), dir_->sub("staging"));
   ASSERT_TRUE(again) << again.error().message();
   EXPECT_EQ(again->blobs_written, 0u);
   EXPECT_EQ(again->blobs_present, 3u);
+  EXPECT_EQ(again->layers_unpacked, 0u);
 }
 
 TEST_F(ImageImportTest, CompressedArchives) {

@@ -7,6 +7,8 @@
 #include <set>
 #include <vector>
 
+#include "core/crypto/x509.h"
+
 namespace k3s::apiserver {
 namespace {
 
@@ -302,6 +304,47 @@ void default_toleration_seconds(json& spec) {
   }
 }
 
+// The ServiceAccount plugin's token volume: a projected kube-api-access-<suffix> volume (a
+// bound token, the cluster CA, the namespace) mounted read-only at the usual path in every
+// container, unless the pod or its service account opts out or a container mounts that path.
+void mount_service_account_token(datastore::Backend& store, const std::string& ns,
+                                 const std::string& sa, json& spec) {
+  constexpr char kPath[] = "/var/run/secrets/kubernetes.io/serviceaccount";
+  if (!spec.value("automountServiceAccountToken", true)) return;
+  if (auto kv = store.get("/registry/serviceaccounts/" + ns + "/" + sa); kv && *kv) {
+    json account = json::parse((*kv)->value, nullptr, false);
+    if (account.is_object() && !account.value("automountServiceAccountToken", true)) return;
+  }
+  for (const char* group : {"initContainers", "containers"}) {
+    for (const auto& c : spec.value(group, json::array()))
+      for (const auto& m : c.value("volumeMounts", json::array()))
+        if (m.value("mountPath", "") == kPath) return;
+  }
+  static constexpr char kAlphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+  std::string name = "kube-api-access-";
+  std::string hex = core::random_hex(5);
+  for (size_t i = 0; i < hex.size(); i += 2)
+    name += kAlphabet[std::stoi(hex.substr(i, 2), nullptr, 16) % 27];
+  json sources = json::array(
+      {{{"serviceAccountToken", {{"expirationSeconds", 3607}, {"path", "token"}}}},
+       {{"configMap",
+         {{"name", "kube-root-ca.crt"}, {"items", {{{"key", "ca.crt"}, {"path", "ca.crt"}}}}}}},
+       {{"downwardAPI",
+         {{"items",
+           {{{"path", "namespace"},
+             {"fieldRef", {{"apiVersion", "v1"}, {"fieldPath", "metadata.namespace"}}}}}}}}}});
+  if (!spec["volumes"].is_array()) spec["volumes"] = json::array();
+  spec["volumes"].push_back(
+      {{"name", name}, {"projected", {{"defaultMode", 420}, {"sources", sources}}}});
+  for (const char* group : {"initContainers", "containers"}) {
+    if (!spec.contains(group) || !spec[group].is_array()) continue;
+    for (auto& c : spec[group]) {
+      if (!c["volumeMounts"].is_array()) c["volumeMounts"] = json::array();
+      c["volumeMounts"].push_back({{"name", name}, {"readOnly", true}, {"mountPath", kPath}});
+    }
+  }
+}
+
 std::optional<AdmissionDenied> admit_create(datastore::Backend& store, const ResourceType& type,
                                             const std::string& ns, json& object) {
   if (!type.namespaced || ns.empty()) return std::nullopt;
@@ -324,6 +367,7 @@ std::optional<AdmissionDenied> admit_create(datastore::Backend& store, const Res
     std::string sa = spec.value("serviceAccountName", spec.value("serviceAccount", "default"));
     spec["serviceAccountName"] = sa;
     spec["serviceAccount"] = sa;
+    mount_service_account_token(store, ns, sa, spec);
     default_toleration_seconds(spec);
     if (auto denied = limit_ranger(store, ns, object)) return denied;
   }

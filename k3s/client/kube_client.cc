@@ -124,4 +124,44 @@ core::Result<nlohmann::json> parse_answer(const std::string& method, const std::
   return core::fail(code, message);
 }
 
+namespace {
+
+// Splits the watch stream into lines, one JSON event each.
+class EventSink : public core::ByteSink {
+ public:
+  explicit EventSink(const std::function<bool(const nlohmann::json&)>& on_event)
+      : on_event_(on_event) {}
+  core::Result<void> write(std::string_view data) override {
+    buffer_.append(data);
+    size_t start = 0;
+    for (size_t nl; (nl = buffer_.find('\n', start)) != std::string::npos; start = nl + 1) {
+      auto event =
+          nlohmann::json::parse(buffer_.begin() + start, buffer_.begin() + nl, nullptr, false);
+      if (event.is_discarded()) continue;
+      if (!on_event_(event)) return core::fail(core::Errc::kConflict, "watch stopped");
+    }
+    buffer_.erase(0, start);
+    return {};
+  }
+
+ private:
+  const std::function<bool(const nlohmann::json&)>& on_event_;
+  std::string buffer_;
+};
+
+}  // namespace
+
+core::Result<void> KubeClient::watch(const std::string& path,
+                                     const std::function<bool(const nlohmann::json&)>& on_event) {
+  core::http::Request req{.method = "GET", .url = endpoint_.server + path};
+  req.headers.emplace_back("Accept", "application/json");
+  if (!endpoint_.bearer_token.empty())
+    req.headers.emplace_back("Authorization", "Bearer " + endpoint_.bearer_token);
+  EventSink sink(on_event);
+  auto res = K3A_TRY(http_->download(req, sink));
+  if (res.status / 100 != 2)
+    return std::unexpected(parse_answer("GET", path, res.status, res.body).error());
+  return {};
+}
+
 }  // namespace k3s::client

@@ -3,6 +3,7 @@
 // files) and sends JSON requests. Not thread-safe; one per command.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -39,6 +40,10 @@ class KubeClient {
   core::Result<nlohmann::json> call(const std::string& method, const std::string& path,
                                     const nlohmann::json* body = nullptr,
                                     const std::string& content_type = "application/json");
+  // Streams a watch (`path` with ?watch=1 ...): each event object goes to on_event until the
+  // server ends the stream (ok) or on_event returns false (kConflict). Errors as for call().
+  core::Result<void> watch(const std::string& path,
+                           const std::function<bool(const nlohmann::json&)>& on_event);
   const Endpoint& endpoint() const { return endpoint_; }
 
  private:

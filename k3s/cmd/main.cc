@@ -71,6 +71,8 @@ int exec_tool(const std::string& tool, const std::vector<std::string>& args) {
 }
 
 // The server's flags: long name, short alias, K3S_* variable, help.
+void add_node_flags(CLI::App* cmd, k3s::config::AgentConfig& c);
+
 void add_agent_flags(CLI::App* cmd, k3s::config::AgentConfig& c) {
   cmd->add_option("-s,--server", c.server_url, "Server to connect to")->envname("K3S_URL");
   cmd->add_option("-t,--token", c.token, "Token to use for authentication")->envname("K3S_TOKEN");
@@ -80,6 +82,10 @@ void add_agent_flags(CLI::App* cmd, k3s::config::AgentConfig& c) {
       ->envname("K3S_DATA_DIR")
       ->capture_default_str();
   cmd->add_option("--node-name", c.node_name, "Node name")->envname("K3S_NODE_NAME");
+  add_node_flags(cmd, c);
+}
+
+void add_node_flags(CLI::App* cmd, k3s::config::AgentConfig& c) {
   cmd->add_flag("--with-node-id", c.with_node_id, "Append id to node name");
   cmd->add_option("-i,--node-ip", c.node_ip, "IPv4/IPv6 addresses to advertise for node")
       ->delimiter(',');
@@ -93,6 +99,9 @@ void add_agent_flags(CLI::App* cmd, k3s::config::AgentConfig& c) {
       ->capture_default_str();
   cmd->add_option("--pause-image", c.pause_image, "Customized pause image for containerd sandbox")
       ->capture_default_str();
+  cmd->add_option("--resolv-conf", c.resolv_conf, "Kubelet resolv.conf file")
+      ->envname("K3S_RESOLV_CONF");
+  cmd->add_option("--kubelet-arg", c.kubelet_args, "Customized flag for kubelet process");
 }
 
 void add_server_flags(CLI::App* cmd, ServerConfig& c, std::string& config_file) {
@@ -156,6 +165,7 @@ void add_server_flags(CLI::App* cmd, ServerConfig& c, std::string& config_file) 
       ->envname("K3S_SYSTEM_DEFAULT_REGISTRY");
   cmd->add_flag("--disable-agent", c.disable_agent, "Do not run a local agent");
   cmd->add_option("--node-name", c.node_name, "Node name")->envname("K3S_NODE_NAME");
+  add_node_flags(cmd, c.agent);
 }
 
 k3s::config::FlagSpec server_spec(const CLI::App* cmd) {

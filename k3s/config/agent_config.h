@@ -18,8 +18,11 @@ struct AgentConfig {
   std::vector<std::string> node_labels, node_taints;  // key=value, key=value:Effect
   std::string private_registry = "/etc/rancher/k3s/registries.yaml";
   std::string pause_image = "docker.io/rancher/mirrored-pause:3.6";
+  std::string resolv_conf;                // "" = /etc/resolv.conf, or systemd-resolved's upstream file
+  std::vector<std::string> kubelet_args;  // "root-dir=/var/lib/kubelet" ...
   // Where the node's password and id live; upstream's fixed /etc/rancher/node.
   std::string node_identity_dir = "/etc/rancher/node";
+  bool control_plane = false;  // the server's embedded agent: labelled with the server roles
 };
 
 }  // namespace k3s::config

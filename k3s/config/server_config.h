@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "k3s/config/agent_config.h"
+
 namespace k3s::config {
 
 inline constexpr char kVersion[] = "v1.32.4+k3s1";  // the Kubernetes version we speak
@@ -32,6 +34,9 @@ struct ServerConfig {
   std::string system_default_registry;     // prefixes the packaged components' images
   bool disable_agent = false;
   std::string node_name;  // default: the host name
+  // The embedded agent's node settings (--node-ip, --node-label, --private-registry ...); its
+  // server, token, data dir and name come from the server's.
+  AgentConfig agent;
 };
 
 }  // namespace k3s::config

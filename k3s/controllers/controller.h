@@ -25,6 +25,8 @@ struct ControllerOptions {
   int api_port = 6443;
   // A node silent (no status, no lease renewal) for longer is Ready=Unknown and unreachable.
   int64_t node_monitor_grace_seconds = 40;
+  // Nodes get their pod CIDRs (a /24 each) from it.
+  std::string cluster_cidr = "10.42.0.0/16";
 };
 
 // Writes core/v1 Events about objects, as upstream's recorder does: one Event per object,

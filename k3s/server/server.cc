@@ -5,17 +5,21 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "core/base/log.h"
 #include "core/base/strings.h"
 #include "core/base/time.h"
 #include "core/fs/files.h"
 #include "core/http/server.h"
+#include "k3s/agent/agent.h"
 #include "k3s/apiserver/apiserver.h"
 #include "k3s/controllers/manager.h"
 #include "k3s/datastore/sqlite_backend.h"
@@ -154,7 +158,8 @@ core::Result<void> run_server(config::ServerConfig config) {
       api, *store,
       {.server_ca_pem = K3A_TRY(core::read_file(pki.server_ca)),
        .api_address = advertise,
-       .api_port = config.advertise_port});
+       .api_port = config.advertise_port,
+       .cluster_cidr = config.cluster_cidr});
   K3A_CHECK(controllers.start());
   std::string manifests = config.data_dir + "/server/manifests";
   std::set<std::string> disabled(config.disable.begin(), config.disable.end());
@@ -192,13 +197,48 @@ core::Result<void> run_server(config::ServerConfig config) {
   core::log::info("k3s is up and running: https://{}:{} (ready in {} ms)", config.bind_address,
                   http->port(), ms);
   notify_ready();
+  // The embedded agent joins this server over loopback (or the bound address) with the node
+  // token; if it fails, the server stops with its error, as upstream's does.
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  bool stopping = false;
+  core::Result<void> agent_result;
+  std::thread agent_thread;
+  if (!config.disable_agent) {
+    config::AgentConfig a = config.agent;
+    bool any = config.bind_address == "0.0.0.0" || config.bind_address == "::";
+    a.server_url =
+        fmt::format("https://{}:{}", any ? "127.0.0.1" : config.bind_address, http->port());
+    a.token = K3A_TRY(core::read_file(config.data_dir + "/server/node-token"));
+    while (!a.token.empty() && std::isspace(static_cast<unsigned char>(a.token.back())))
+      a.token.pop_back();
+    a.data_dir = config.data_dir;
+    a.node_name = config.node_name;
+    a.control_plane = true;
+    agent_thread = std::thread([a, &agent_result, &stop_mu, &stop_cv, &stopping] {
+      agent_result = agent::run_agent(a, [&](std::chrono::milliseconds d) {
+        std::unique_lock lock(stop_mu);
+        return stop_cv.wait_for(lock, d, [&] { return stopping; });
+      });
+      if (!agent_result) {
+        core::log::error("agent: {}", agent_result.error().message());
+        ::kill(::getpid(), SIGTERM);
+      }
+    });
+  }
   int sig = 0;
   sigwait(&signals, &sig);
   core::log::info("Received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  {
+    std::lock_guard lock(stop_mu);
+    stopping = true;
+  }
+  stop_cv.notify_all();
+  if (agent_thread.joinable()) agent_thread.join();
   http->stop();
   deployer.stop();
   controllers.stop();
-  return {};
+  return agent_result;
 }
 
 }  // namespace k3s::server

@@ -12,7 +12,7 @@ PORT=$(free_port)
 export KUBECONFIG=$WORK/k3s.yaml
 
 start_server() {
-  "$K3S" server -d "$D" --bind-address 127.0.0.1 --https-listen-port "$PORT" -o "$KUBECONFIG" \
+  "$K3S" server -d "$D" --disable-agent --bind-address 127.0.0.1 --https-listen-port "$PORT" -o "$KUBECONFIG" \
     >> "$WORK/server.log" 2>&1 &
   SERVER=$!
   CLEANUP=("kill -9 $SERVER 2>/dev/null; wait $SERVER 2>/dev/null" "${CLEANUP[@]}")

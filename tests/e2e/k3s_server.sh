@@ -24,7 +24,7 @@ open(sys.argv[2], "wb").write(s.recv(100))
 PY
   local listener=$!
   for _ in $(seq 200); do [ -e "$WORK/listening" ] && break; sleep 0.05; done
-  NOTIFY_SOCKET="@$name" "$K3S" server "$@" > "$WORK/server.log" 2>&1 &
+  NOTIFY_SOCKET="@$name" "$K3S" server --disable-agent "$@" > "$WORK/server.log" 2>&1 &
   SERVER=$!
   CLEANUP=("kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null" "${CLEANUP[@]}")
   wait "$listener" || { cat "$WORK/server.log" >&2; fail "no READY=1 from k3s server"; }

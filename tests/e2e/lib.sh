@@ -76,11 +76,12 @@ CFG
   fail "docker-registry did not answer"
 }
 
-# start_k3s_server ADDRESS DATA_DIR [FLAGS...]: `k3s server` on ADDRESS:$PORT writing $KUBECONFIG,
-# logging to $WORK/server.log; sets SERVER, stops it on exit, returns once /readyz answers.
+# start_k3s_server ADDRESS DATA_DIR [FLAGS...]: `k3s server` (without its embedded agent) on
+# ADDRESS:$PORT writing $KUBECONFIG, logging to $WORK/server.log; sets SERVER, stops it on exit,
+# returns once /readyz answers.
 start_k3s_server() {
   local address=$1 data=$2; shift 2
-  "$BIN/k3s" server -d "$data" --bind-address "$address" --https-listen-port "$PORT" \
+  "$BIN/k3s" server -d "$data" --disable-agent --bind-address "$address" --https-listen-port "$PORT" \
     -o "$KUBECONFIG" "$@" >> "$WORK/server.log" 2>&1 &
   SERVER=$!
   CLEANUP=("kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null" "${CLEANUP[@]}")
@@ -90,4 +91,63 @@ start_k3s_server() {
     sleep 0.05
   done
   fail "k3s server did not become ready"
+}
+
+# make_node_netns NS ADDRESS: a network namespace whose only link is a veth pair inside it (the
+# node's address on one end), so its pods' bridge and iptables rules stay in it; removed on exit
+# together with every process in it and their children (containers outlive k3s, as upstream's do).
+make_node_netns() {
+  local ns=$1 address=$2
+  ip netns add "$ns"
+  CLEANUP=("kill_netns $ns; ip netns del $ns" "${CLEANUP[@]}")
+  ip netns exec "$ns" ip link set lo up
+  ip netns exec "$ns" ip link add n0 type veth peer name n1
+  ip netns exec "$ns" ip addr add "$address/24" dev n0
+  ip netns exec "$ns" ip link set n0 up
+  ip netns exec "$ns" ip link set n1 up
+}
+
+# kill_netns NS: SIGKILL to every process in the namespace and all their descendants, until
+# none is left.
+kill_netns() {
+  local pids todo round
+  for round in $(seq 50); do
+    todo=$(ip netns pids "$1" 2>/dev/null || true)
+    [ -n "$todo" ] || return 0
+    pids=""
+    while [ -n "$todo" ]; do
+      pids="$pids $todo"
+      todo=$(for p in $todo; do cat /proc/"$p"/task/*/children 2>/dev/null || true; done)
+    done
+    kill -9 $pids 2>/dev/null || true
+    sleep 0.1
+  done
+}
+
+# in_node NS DIR CMD...: CMD in the node's network namespace (entered without remounting /sys,
+# so cgroups stay visible) and its own mount namespace, with /etc/rancher, /run/k3s,
+# /var/lib/kubelet and /var/log/pods bound to directories under DIR and a private /run/netns
+# for the pods' network namespaces.
+in_node() {
+  local ns=$1 dir=$2; shift 2
+  mkdir -p "$dir/etc-rancher" "$dir/run-k3s" "$dir/kubelet" "$dir/pod-logs"
+  nsenter --net=/run/netns/"$ns" unshare --mount sh -c '
+    set -e; d=$1; shift
+    mount --make-rprivate /
+    mkdir -p /etc/rancher /run/k3s /var/lib/kubelet /var/log/pods /run/netns
+    mount -t tmpfs tmpfs /run/netns
+    mount --bind "$d/etc-rancher" /etc/rancher
+    mount --bind "$d/run-k3s" /run/k3s
+    mount --bind "$d/kubelet" /var/lib/kubelet
+    mount --bind "$d/pod-logs" /var/log/pods
+    exec "$@"' node "$dir" "$@"
+}
+
+# make_pause_image FILE: the stand-in for the pause image (busybox sleeping as PID 1), as
+# docker.io/rancher/mirrored-pause:3.6.
+make_pause_image() {
+  make_rootfs "$WORK/pause-rootfs" pause
+  expect_ok "$BIN/k3s-airgap" images build --rootfs "$WORK/pause-rootfs" --entrypoint /bin/sh \
+    --cmd=-c --cmd='trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done' \
+    -t docker.io/rancher/mirrored-pause:3.6 -o "$1"
 }

@@ -1,0 +1,478 @@
+#include "k3s/agent/kubelet/pod_sync.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "core/base/log.h"
+#include "core/fs/files.h"
+#include "k3s/agent/kubelet/probes.h"
+#include "k3s/agent/kubelet/volumes.h"
+
+namespace k3s::agent::kubelet {
+namespace {
+
+using json = nlohmann::json;
+using core::Errc;
+constexpr auto kResync = std::chrono::seconds(10);
+constexpr auto kVolumeRefresh = std::chrono::seconds(60);
+
+std::string str(const json& o, const char* key) {
+  auto it = o.find(key);
+  return it != o.end() && it->is_string() ? it->get<std::string>() : "";
+}
+const json& obj(const json& o, const char* key) {
+  static const json kEmpty = json::object();
+  auto it = o.find(key);
+  return it != o.end() && it->is_object() ? *it : kEmpty;
+}
+const json& arr(const json& o, const char* key) {
+  static const json kEmpty = json::array();
+  auto it = o.find(key);
+  return it != o.end() && it->is_array() ? *it : kEmpty;
+}
+
+bool terminal(const json& pod) {
+  std::string phase = str(obj(pod, "status"), "phase");
+  return phase == "Succeeded" || phase == "Failed";
+}
+
+bool should_restart(const json& pod, const cri::v1::ContainerStatus& c) {
+  std::string policy = str(obj(pod, "spec"), "restartPolicy");
+  if (policy == "Never") return false;
+  if (policy == "OnFailure") return c.exit_code() != 0;
+  return true;
+}
+
+// Seconds since the epoch of a CRI timestamp (nanoseconds).
+int64_t seconds_of(int64_t nanos) { return nanos / 1000000000; }
+
+}  // namespace
+
+std::chrono::seconds restart_backoff(uint32_t restarts) {
+  if (restarts == 0) return std::chrono::seconds(0);
+  int64_t s = 10;
+  for (uint32_t i = 1; i < restarts && s < 300; ++i) s *= 2;
+  return std::chrono::seconds(std::min<int64_t>(s, 300));
+}
+
+const cri::v1::ContainerStatus* RuntimePod::latest(const std::string& name) const {
+  const cri::v1::ContainerStatus* best = nullptr;
+  for (const auto& c : containers)
+    if (c.metadata().name() == name &&
+        (!best || c.metadata().attempt() >= best->metadata().attempt()))
+      best = &c;
+  return best;
+}
+
+const cri::v1::ContainerStatus* RuntimePod::previous(const std::string& name) const {
+  const cri::v1::ContainerStatus* top = latest(name);
+  const cri::v1::ContainerStatus* best = nullptr;
+  for (const auto& c : containers)
+    if (&c != top && c.metadata().name() == name &&
+        (!best || c.metadata().attempt() >= best->metadata().attempt()))
+      best = &c;
+  return best;
+}
+
+const cri::v1::PodSandbox* RuntimePod::ready_sandbox() const {
+  const cri::v1::PodSandbox* best = nullptr;
+  for (const auto& s : sandboxes)
+    if (s.state() == cri::v1::SANDBOX_READY && (!best || s.created_at() > best->created_at()))
+      best = &s;
+  return best;
+}
+
+PodSyncer::PodSyncer(SharedState& state, const NodeContext& node, const std::string& cri_socket,
+                     client::Endpoint api)
+    : state_(state),
+      node_(node),
+      cri_socket_(cri_socket),
+      cri_(cri_socket),
+      kube_(std::move(api)) {}
+
+core::Result<RuntimePod> PodSyncer::observe(const std::string& uid) {
+  RuntimePod rt;
+  cri::v1::ListPodSandboxRequest sandboxes;
+  (*sandboxes.mutable_filter()->mutable_label_selector())[kPodUidLabel] = uid;
+  auto listed = K3A_TRY(
+      cri::call<cri::v1::ListPodSandboxResponse>(cri_, "RuntimeService/ListPodSandbox", sandboxes));
+  rt.sandboxes.assign(listed.items().begin(), listed.items().end());
+  std::sort(rt.sandboxes.begin(), rt.sandboxes.end(),
+            [](const auto& a, const auto& b) { return a.created_at() < b.created_at(); });
+  cri::v1::ListContainersRequest containers;
+  (*containers.mutable_filter()->mutable_label_selector())[kPodUidLabel] = uid;
+  auto found = K3A_TRY(cri::call<cri::v1::ListContainersResponse>(
+      cri_, "RuntimeService/ListContainers", containers));
+  for (const auto& c : found.containers()) {
+    cri::v1::ContainerStatusRequest req;
+    req.set_container_id(c.id());
+    auto status =
+        cri::call<cri::v1::ContainerStatusResponse>(cri_, "RuntimeService/ContainerStatus", req);
+    if (status) rt.containers.push_back(status->status());
+  }
+  std::sort(rt.containers.begin(), rt.containers.end(),
+            [](const auto& a, const auto& b) { return a.created_at() < b.created_at(); });
+  return rt;
+}
+
+Clock::duration PodSyncer::sync(const std::string& uid) {
+  json pod;
+  PodMemory* mem;
+  {
+    std::lock_guard lock(state_.mu);
+    auto it = state_.pods.find(uid);
+    if (it != state_.pods.end()) pod = it->second;
+    mem = &state_.memory[uid];
+  }
+  auto rt = observe(uid);
+  if (!rt) {
+    core::log::warn("pod {}: runtime: {}", uid, rt.error().message());
+    return std::chrono::seconds(2);
+  }
+  if (pod.is_null() || obj(pod, "metadata").contains("deletionTimestamp")) {
+    const json& meta = obj(pod, "metadata");
+    int64_t grace = meta.value("deletionGracePeriodSeconds",
+                               obj(pod, "spec").value("terminationGracePeriodSeconds", 30));
+    kill(uid, *rt, grace);
+    remove_pod_dir(uid, node_);
+    if (!pod.is_null()) {
+      json options = {{"apiVersion", "v1"},
+                      {"kind", "DeleteOptions"},
+                      {"gracePeriodSeconds", 0},
+                      {"preconditions", {{"uid", uid}}}};
+      auto gone = kube_.call(
+          "DELETE", "/api/v1/namespaces/" + str(meta, "namespace") + "/pods/" + str(meta, "name"),
+          &options);
+      if (!gone && gone.error().code() != Errc::kNotFound && gone.error().code() != Errc::kConflict)
+        core::log::warn("pod {}/{}: final delete: {}", str(meta, "namespace"), str(meta, "name"),
+                        gone.error().message());
+    }
+    std::lock_guard lock(state_.mu);
+    state_.memory.erase(uid);
+    if (pod.is_null()) return std::chrono::hours(24);
+    return std::chrono::seconds(1);
+  }
+  if (terminal(pod)) {
+    // Done: its sandbox is stopped, its containers kept for their logs.
+    for (const auto& s : rt->sandboxes) {
+      if (s.state() != cri::v1::SANDBOX_READY) continue;
+      cri::v1::StopPodSandboxRequest stop;
+      stop.set_pod_sandbox_id(s.id());
+      (void)cri::call<cri::v1::StopPodSandboxResponse>(cri_, "RuntimeService/StopPodSandbox", stop);
+    }
+    return kResync;
+  }
+  return run(pod, *rt, *mem);
+}
+
+void PodSyncer::kill(const std::string& uid, const RuntimePod& rt, int64_t grace_seconds) {
+  std::vector<std::thread> stoppers;
+  for (const auto& c : rt.containers) {
+    if (c.state() != cri::v1::CONTAINER_RUNNING) continue;
+    stoppers.emplace_back([this, id = c.id(), grace_seconds] {
+      core::grpc::Client own(cri_socket_, std::chrono::seconds(grace_seconds + 30));
+      cri::v1::StopContainerRequest stop;
+      stop.set_container_id(id);
+      stop.set_timeout(grace_seconds);
+      (void)cri::call<cri::v1::StopContainerResponse>(own, "RuntimeService/StopContainer", stop);
+    });
+  }
+  for (auto& t : stoppers) t.join();
+  for (const auto& s : rt.sandboxes) {
+    cri::v1::StopPodSandboxRequest stop;
+    stop.set_pod_sandbox_id(s.id());
+    (void)cri::call<cri::v1::StopPodSandboxResponse>(cri_, "RuntimeService/StopPodSandbox", stop);
+  }
+  for (const auto& c : rt.containers) {
+    cri::v1::RemoveContainerRequest remove;
+    remove.set_container_id(c.id());
+    (void)cri::call<cri::v1::RemoveContainerResponse>(cri_, "RuntimeService/RemoveContainer",
+                                                      remove);
+  }
+  for (const auto& s : rt.sandboxes) {
+    cri::v1::RemovePodSandboxRequest remove;
+    remove.set_pod_sandbox_id(s.id());
+    (void)cri::call<cri::v1::RemovePodSandboxResponse>(cri_, "RuntimeService/RemovePodSandbox",
+                                                       remove);
+  }
+  if (!rt.sandboxes.empty())
+    core::log::info("pod {}: stopped {} containers and {} sandboxes", uid, rt.containers.size(),
+                    rt.sandboxes.size());
+}
+
+core::Result<json> PodSyncer::get_object(const std::string& resource, const std::string& ns,
+                                         const std::string& name) {
+  std::string path = ns.empty() ? "/api/v1/" + resource + "/" + name
+                                : "/api/v1/namespaces/" + ns + "/" + resource + "/" + name;
+  return kube_.call("GET", path);
+}
+
+core::Result<void> PodSyncer::ensure_sandbox(const json& pod, RuntimePod& rt, PodMemory& mem) {
+  const cri::v1::PodSandbox* ready = rt.ready_sandbox();
+  ObjectGetter get = [this](const std::string& r, const std::string& ns, const std::string& n) {
+    return get_object(r, ns, n);
+  };
+  TokenRequester token = [this](const json& p, const std::string& audience,
+                                int64_t seconds) -> core::Result<std::string> {
+    const json& meta = obj(p, "metadata");
+    json request = {{"apiVersion", "authentication.k8s.io/v1"},
+                    {"kind", "TokenRequest"},
+                    {"spec",
+                     {{"expirationSeconds", seconds},
+                      {"boundObjectRef",
+                       {{"apiVersion", "v1"},
+                        {"kind", "Pod"},
+                        {"name", str(meta, "name")},
+                        {"uid", str(meta, "uid")}}}}}};
+    if (!audience.empty()) request["spec"]["audiences"] = {audience};
+    std::string sa = str(obj(p, "spec"), "serviceAccountName");
+    auto answer =
+        K3A_TRY(kube_.call("POST",
+                           "/api/v1/namespaces/" + str(meta, "namespace") + "/serviceaccounts/" +
+                               (sa.empty() ? "default" : sa) + "/token",
+                           &request));
+    return str(obj(answer, "status"), "token");
+  };
+  if (ready && ready->id() == mem.sandbox_id) {
+    if (Clock::now() - mem.volumes_refreshed > kVolumeRefresh) {
+      auto volumes = prepare_volumes(pod, node_, get, token);
+      if (volumes) mem.volumes = *volumes;
+      mem.volumes_refreshed = Clock::now();
+    }
+    return {};
+  }
+  uint32_t attempt = 0;
+  if (ready) {
+    // Adopted after a restart of the agent.
+    attempt = ready->metadata().attempt();
+  } else {
+    // None, or it died: everything of the pod starts over in a new sandbox.
+    for (const auto& s : rt.sandboxes) attempt = std::max(attempt, s.metadata().attempt() + 1);
+    if (!rt.sandboxes.empty()) kill(str(obj(pod, "metadata"), "uid"), rt, 0);
+    rt = {};
+  }
+  mem.volumes = K3A_TRY(prepare_volumes(pod, node_, get, token));
+  mem.volumes_refreshed = Clock::now();
+  std::string id;
+  if (ready) {
+    id = ready->id();
+  } else {
+    K3A_CHECK(core::make_dirs(pod_log_dir(pod, node_), 0755));
+    cri::v1::RunPodSandboxRequest req;
+    *req.mutable_config() = sandbox_config(pod, attempt, node_);
+    auto made = K3A_TRY(
+        cri::call<cri::v1::RunPodSandboxResponse>(cri_, "RuntimeService/RunPodSandbox", req));
+    id = made.pod_sandbox_id();
+  }
+  cri::v1::PodSandboxStatusRequest status;
+  status.set_pod_sandbox_id(id);
+  auto s = K3A_TRY(cri::call<cri::v1::PodSandboxStatusResponse>(
+      cri_, "RuntimeService/PodSandboxStatus", status));
+  mem.sandbox_id = id;
+  mem.pod_ip =
+      obj(pod, "spec").value("hostNetwork", false) ? node_.node_ip : s.status().network().ip();
+  K3A_CHECK(write_hosts_file(pod, mem.pod_ip, node_));
+  rt.sandboxes.push_back(cri::v1::PodSandbox());
+  rt.sandboxes.back().set_id(id);
+  rt.sandboxes.back().set_state(cri::v1::SANDBOX_READY);
+  rt.sandboxes.back().set_created_at(s.status().created_at());
+  return {};
+}
+
+core::Result<void> PodSyncer::ensure_image(const json& container) {
+  std::string image = str(container, "image");
+  std::string policy = str(container, "imagePullPolicy");
+  cri::v1::ImageStatusRequest status;
+  status.mutable_image()->set_image(image);
+  auto have =
+      K3A_TRY(cri::call<cri::v1::ImageStatusResponse>(cri_, "ImageService/ImageStatus", status));
+  bool present = !have.image().id().empty();
+  if (present && policy != "Always") return {};
+  if (!present && policy == "Never")
+    return core::failf(Errc::kNotFound,
+                       "Container image \"{}\" is not present with pull policy of Never", image);
+  cri::v1::PullImageRequest pull;
+  pull.mutable_image()->set_image(image);
+  core::grpc::Client puller(cri_socket_, std::chrono::minutes(10));
+  auto pulled = cri::call<cri::v1::PullImageResponse>(puller, "ImageService/PullImage", pull);
+  if (!pulled)
+    return core::failf(Errc::kUnavailable, "Failed to pull image \"{}\": {}", image,
+                       pulled.error().message());
+  return {};
+}
+
+bool PodSyncer::start(const json& pod, const json& container, uint32_t attempt, PodMemory& mem) {
+  std::string name = str(container, "name");
+  auto fail = [&](const char* reason, const core::Error& e) {
+    mem.waiting[name] = {reason, e.message()};
+    core::log::warn("pod {}/{} container {}: {}: {}", str(obj(pod, "metadata"), "namespace"),
+                    str(obj(pod, "metadata"), "name"), name, reason, e.message());
+    return false;
+  };
+  if (auto image = ensure_image(container); !image) {
+    if (image.error().code() == Errc::kNotFound) return fail("ErrImageNeverPull", image.error());
+    return fail(mem.waiting[name].first == "ErrImagePull" ? "ImagePullBackOff" : "ErrImagePull",
+                image.error());
+  }
+  ObjectGetter get = [this](const std::string& r, const std::string& ns, const std::string& n) {
+    return get_object(r, ns, n);
+  };
+  auto config = container_config(pod, container, attempt, mem.pod_ip, node_, get, mem.volumes);
+  if (!config) return fail("CreateContainerConfigError", config.error());
+  cri::v1::CreateContainerRequest create;
+  create.set_pod_sandbox_id(mem.sandbox_id);
+  *create.mutable_config() = *config;
+  *create.mutable_sandbox_config() = sandbox_config(pod, 0, node_);
+  auto made =
+      cri::call<cri::v1::CreateContainerResponse>(cri_, "RuntimeService/CreateContainer", create);
+  if (!made) return fail("CreateContainerError", made.error());
+  cri::v1::StartContainerRequest run;
+  run.set_container_id(made->container_id());
+  auto started =
+      cri::call<cri::v1::StartContainerResponse>(cri_, "RuntimeService/StartContainer", run);
+  if (!started) return fail("RunContainerError", started.error());
+  mem.waiting.erase(name);
+  return true;
+}
+
+Clock::duration PodSyncer::run(const json& pod, RuntimePod& rt, PodMemory& mem) {
+  Clock::time_point next = Clock::now() + kResync;
+  if (auto sandbox = ensure_sandbox(pod, rt, mem); !sandbox) {
+    for (const char* group : {"initContainers", "containers"})
+      for (const auto& c : arr(obj(pod, "spec"), group))
+        mem.waiting[str(c, "name")] = {"ContainerCreating", sandbox.error().message()};
+    core::log::warn("pod {}/{}: sandbox: {}", str(obj(pod, "metadata"), "namespace"),
+                    str(obj(pod, "metadata"), "name"), sandbox.error().message());
+    write_status(pod, rt, mem);
+    return std::chrono::seconds(5);
+  }
+  // One container instance to start or restart, if its backoff allows: started when true.
+  auto launch = [&](const json& c, const cri::v1::ContainerStatus* last) {
+    uint32_t attempt = last ? last->metadata().attempt() + 1 : 0;
+    if (last) {
+      auto wait = restart_backoff(attempt - 1) -
+                  std::chrono::seconds(std::time(nullptr) - seconds_of(last->finished_at()));
+      if (wait > std::chrono::seconds(0)) {
+        mem.waiting[str(c, "name")] = {
+            "CrashLoopBackOff", "back-off " + std::to_string(restart_backoff(attempt - 1).count()) +
+                                    "s restarting failed container=" + str(c, "name") +
+                                    " pod=" + str(obj(pod, "metadata"), "name")};
+        next = std::min(next, Clock::now() + wait);
+        return false;
+      }
+    }
+    if (start(pod, c, attempt, mem)) return true;
+    next = std::min(next, Clock::now() + std::chrono::seconds(5));
+    return false;
+  };
+  bool initialized = true;
+  for (const auto& c : arr(obj(pod, "spec"), "initContainers")) {
+    const cri::v1::ContainerStatus* last = rt.latest(str(c, "name"));
+    if (last && last->state() == cri::v1::CONTAINER_EXITED && last->exit_code() == 0) continue;
+    initialized = false;
+    if (last && last->state() != cri::v1::CONTAINER_EXITED) break;         // still running
+    if (last && str(obj(pod, "spec"), "restartPolicy") == "Never") break;  // the pod failed
+    if (launch(c, last)) next = Clock::now() + std::chrono::seconds(1);
+    break;
+  }
+  if (initialized) {
+    for (const auto& c : arr(obj(pod, "spec"), "containers")) {
+      const cri::v1::ContainerStatus* last = rt.latest(str(c, "name"));
+      if (last && last->state() == cri::v1::CONTAINER_RUNNING) {
+        if (!probe(pod, c, *last, mem, next)) {
+          cri::v1::StopContainerRequest stop;
+          stop.set_container_id(last->id());
+          stop.set_timeout(obj(pod, "spec").value("terminationGracePeriodSeconds", 30));
+          core::grpc::Client stopper(cri_socket_, std::chrono::seconds(stop.timeout() + 30));
+          (void)cri::call<cri::v1::StopContainerResponse>(stopper, "RuntimeService/StopContainer",
+                                                          stop);
+          next = Clock::now();
+        }
+        continue;
+      }
+      if (last && last->state() == cri::v1::CONTAINER_EXITED && !should_restart(pod, *last))
+        continue;
+      if (last && last->state() == cri::v1::CONTAINER_CREATED) {
+        cri::v1::RemoveContainerRequest remove;
+        remove.set_container_id(last->id());
+        (void)cri::call<cri::v1::RemoveContainerResponse>(cri_, "RuntimeService/RemoveContainer",
+                                                          remove);
+      }
+      if (launch(c, last)) next = std::min(next, Clock::now() + std::chrono::seconds(1));
+    }
+  }
+  // Dead instances beyond the newest two of each container are removed.
+  std::map<std::string, int> seen;
+  for (auto it = rt.containers.rbegin(); it != rt.containers.rend(); ++it) {
+    if (++seen[it->metadata().name()] <= 2 || it->state() != cri::v1::CONTAINER_EXITED) continue;
+    cri::v1::RemoveContainerRequest remove;
+    remove.set_container_id(it->id());
+    (void)cri::call<cri::v1::RemoveContainerResponse>(cri_, "RuntimeService/RemoveContainer",
+                                                      remove);
+  }
+  if (auto fresh = observe(str(obj(pod, "metadata"), "uid"))) rt = std::move(*fresh);
+  write_status(pod, rt, mem);
+  return std::max<Clock::duration>(next - Clock::now(), std::chrono::milliseconds(100));
+}
+
+bool PodSyncer::probe(const json& pod, const json& container,
+                      const cri::v1::ContainerStatus& status, PodMemory& mem,
+                      Clock::time_point& next) {
+  bool alive = true;
+  std::string name = str(container, "name");
+  bool started = true;
+  for (const char* kind : {"startupProbe", "livenessProbe", "readinessProbe"}) {
+    if (!container.contains(kind)) continue;
+    ProbeState& p = mem.probes[name + "/" + kind];
+    if (p.container_id != status.id()) p = ProbeState{.container_id = status.id()};
+    bool startup = std::string(kind) == "startupProbe";
+    if (!startup && !started) continue;
+    if (startup && p.ok) continue;
+    const json& spec = container[kind];
+    auto now = Clock::now();
+    if (p.next == Clock::time_point{}) {
+      int64_t age = std::time(nullptr) - seconds_of(status.started_at());
+      p.next = now + std::chrono::seconds(
+                         std::max<int64_t>(0, spec.value("initialDelaySeconds", 0) - age));
+    }
+    if (now >= p.next) {
+      bool success = run_probe(cri_, spec, container, status.id(), mem.pod_ip);
+      p.successes = success ? p.successes + 1 : 0;
+      p.failures = success ? 0 : p.failures + 1;
+      if (success && p.successes >= spec.value("successThreshold", 1)) p.ok = true;
+      if (!success && p.failures >= spec.value("failureThreshold", 3)) {
+        p.ok = false;
+        if (std::string(kind) != "readinessProbe") alive = false;
+      }
+      p.next = now + std::chrono::seconds(std::max(1, spec.value("periodSeconds", 10)));
+    }
+    next = std::min(next, p.next);
+    if (startup) started = p.ok;
+  }
+  if (!alive) {
+    core::log::info("pod {}/{} container {} failed its probe and will be restarted",
+                    str(obj(pod, "metadata"), "namespace"), str(obj(pod, "metadata"), "name"),
+                    name);
+    mem.probes.erase(name + "/livenessProbe");
+    mem.probes.erase(name + "/startupProbe");
+  }
+  return alive;
+}
+
+void PodSyncer::write_status(const json& pod, const RuntimePod& rt, PodMemory& mem) {
+  json status = pod_status(pod, rt, mem, node_);
+  if (status == mem.written) return;
+  const json& meta = obj(pod, "metadata");
+  json patch = {{"status", status}};
+  auto r = kube_.call(
+      "PATCH",
+      "/api/v1/namespaces/" + str(meta, "namespace") + "/pods/" + str(meta, "name") + "/status",
+      &patch, "application/merge-patch+json");
+  if (r)
+    mem.written = status;
+  else if (r.error().code() != Errc::kNotFound)
+    core::log::warn("pod {}/{}: status: {}", str(meta, "namespace"), str(meta, "name"),
+                    r.error().message());
+}
+
+}  // namespace k3s::agent::kubelet

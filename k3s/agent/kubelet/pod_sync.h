@@ -1,0 +1,95 @@
+// One pod's reconciliation against the runtime, as the kubelet's pod worker does it: the
+// runtime's view of the pod (its sandboxes and containers, found by the pod's uid label), the
+// kubelet's memory of it between syncs (why a container waits, probe states, the prepared
+// volumes), and sync(), which moves the runtime toward the pod's spec and writes the status.
+// A PodSyncer belongs to one worker thread; the shared state is locked inside.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/grpc/grpc_client.h"
+#include "k3s/agent/kubelet/cri.h"
+#include "k3s/agent/kubelet/pod_config.h"
+#include "k3s/client/kube_client.h"
+
+namespace k3s::agent::kubelet {
+
+using Clock = std::chrono::steady_clock;
+
+// What the runtime holds for one pod: sandboxes and container statuses, oldest first.
+struct RuntimePod {
+  std::vector<cri::v1::PodSandbox> sandboxes;
+  std::vector<cri::v1::ContainerStatus> containers;
+  // The newest instance of a container (nullptr when none), and the one before it.
+  const cri::v1::ContainerStatus* latest(const std::string& name) const;
+  const cri::v1::ContainerStatus* previous(const std::string& name) const;
+  const cri::v1::PodSandbox* ready_sandbox() const;
+};
+
+struct ProbeState {
+  std::string container_id;  // the instance it belongs to; reset when it changes
+  Clock::time_point next{};
+  int successes = 0, failures = 0;
+  bool ok = false;
+};
+
+// The kubelet's memory of a pod between syncs.
+struct PodMemory {
+  std::map<std::string, std::pair<std::string, std::string>> waiting;  // reason, message
+  std::map<std::string, ProbeState> probes;  // "<container>/<liveness|readiness|startup>"
+  std::map<std::string, std::string> volumes;
+  Clock::time_point volumes_refreshed{};
+  std::string sandbox_id, pod_ip;
+  nlohmann::json written;  // the status last written
+};
+
+struct SharedState {
+  std::mutex mu;
+  std::map<std::string, nlohmann::json> pods;  // uid → the pod as the API has it
+  std::map<std::string, PodMemory> memory;     // uid → ...
+};
+
+class PodSyncer {
+ public:
+  PodSyncer(SharedState& state, const NodeContext& node, const std::string& cri_socket,
+            client::Endpoint api);
+  // Reconciles the pod with this uid; returns how soon it wants to be synced again.
+  Clock::duration sync(const std::string& uid);
+
+ private:
+  core::Result<RuntimePod> observe(const std::string& uid);
+  Clock::duration run(const nlohmann::json& pod, RuntimePod& rt, PodMemory& mem);
+  void kill(const std::string& uid, const RuntimePod& rt, int64_t grace_seconds);
+  core::Result<void> ensure_sandbox(const nlohmann::json& pod, RuntimePod& rt, PodMemory& mem);
+  // Starts instance `attempt` of a container; failures are kept in mem.waiting.
+  bool start(const nlohmann::json& pod, const nlohmann::json& container, uint32_t attempt,
+             PodMemory& mem);
+  core::Result<void> ensure_image(const nlohmann::json& container);
+  // Runs the container's due probes; false when liveness says to restart it.
+  bool probe(const nlohmann::json& pod, const nlohmann::json& container,
+             const cri::v1::ContainerStatus& status, PodMemory& mem, Clock::time_point& next);
+  void write_status(const nlohmann::json& pod, const RuntimePod& rt, PodMemory& mem);
+  core::Result<nlohmann::json> get_object(const std::string& resource, const std::string& ns,
+                                          const std::string& name);
+
+  SharedState& state_;
+  const NodeContext& node_;
+  std::string cri_socket_;
+  core::grpc::Client cri_;
+  client::KubeClient kube_;
+};
+
+// The status the pod's runtime state amounts to (phase, conditions, container statuses, IPs).
+nlohmann::json pod_status(const nlohmann::json& pod, const RuntimePod& rt, const PodMemory& mem,
+                          const NodeContext& node);
+
+// Backoff before restarting a container that has restarted `restarts` times: none the first
+// time, then 10 s doubling to five minutes, as upstream's kubelet waits.
+std::chrono::seconds restart_backoff(uint32_t restarts);
+
+}  // namespace k3s::agent::kubelet

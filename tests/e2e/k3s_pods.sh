@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Pods on `k3s server`'s embedded agent, in a network namespace of the test's own, with
+# containerd, runc and the CNI plugins from Debian, from images that exist only as archives in
+# agent/images (stand-ins built here from busybox; no registry anywhere): a Deployment whose
+# containers take env from a ConfigMap, mount it, an emptyDir and the service-account token, and
+# pass an HTTP readiness probe rolls out and answers on its pod IP; a killed container is
+# restarted; a deleted pod is stopped within its grace period; a restarted k3s adopts the pods it
+# left running; an image that is absent with imagePullPolicy Never waits as ErrImageNeverPull;
+# a failing liveness probe restarts its container.
+BIN=${BIN:?}
+source "$(dirname "$0")/lib.sh"
+NS=k3a-pods-$$
+NODE_IP=10.$((RANDOM % 200 + 20)).7.1
+D=$WORK/data
+PORT=$(free_port)
+export KUBECONFIG=$WORK/k3s.yaml
+make_node_netns "$NS" "$NODE_IP"
+k() { ip netns exec "$NS" kubectl --cache-dir "$WORK/kcache" "$@"; }
+
+mkdir -p "$D/agent/images"
+make_pause_image "$D/agent/images/pause.tar"
+make_rootfs "$WORK/rootfs" web
+expect_ok "$K3A" images build --rootfs "$WORK/rootfs" --entrypoint /bin/sh \
+  -t registry.local/web:1 -o "$D/agent/images/web.tar"
+
+start_server() {
+  in_node "$NS" "$WORK/node" "$BIN/k3s" server -d "$D" --https-listen-port "$PORT" \
+    -o "$KUBECONFIG" --node-name node-1 >> "$WORK/server.log" 2>&1 &
+  SERVER=$!
+  CLEANUP=("kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null" "${CLEANUP[@]}")
+  local deadline=$((SECONDS + 60))
+  until k get node node-1 > /dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || { cat "$WORK/server.log" >&2; fail "node-1 never registered"; }
+    kill -0 "$SERVER" 2>/dev/null || { cat "$WORK/server.log" >&2; fail "k3s server exited"; }
+    sleep 0.2
+  done
+}
+start_server
+expect_ok k wait --for=condition=Ready node/node-1 --timeout=30s
+k get node node-1 -o jsonpath='{.metadata.labels}' | grep -q '"node-role.kubernetes.io/control-plane":"true"' \
+  || fail "no control-plane role label"
+CIDR=$(k get node node-1 -o jsonpath='{.spec.podCIDR}')
+[[ $CIDR == 10.42.*.0/24 ]] || fail "pod CIDR: $CIDR"
+
+cat > "$WORK/web.yaml" <<'YAML'
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: web-config}
+data: {greeting: hello-from-configmap, index.html: served-by-pod}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 3
+      containers:
+      - name: web
+        image: registry.local/web:1
+        imagePullPolicy: IfNotPresent
+        command: [/bin/sh, -c]
+        args:
+        - |
+          echo "greeting=$GREETING pod=$POD_NAME"
+          test -s /var/run/secrets/kubernetes.io/serviceaccount/token && echo token-mounted
+          cp /config/index.html /scratch/index.html
+          exec httpd -f -p 8080 -h /scratch
+        env:
+        - name: GREETING
+          valueFrom: {configMapKeyRef: {name: web-config, key: greeting}}
+        - name: POD_NAME
+          valueFrom: {fieldRef: {fieldPath: metadata.name}}
+        ports: [{name: http, containerPort: 8080}]
+        readinessProbe: {httpGet: {path: /index.html, port: http}, periodSeconds: 1}
+        volumeMounts:
+        - {name: config, mountPath: /config, readOnly: true}
+        - {name: scratch, mountPath: /scratch}
+      volumes:
+      - {name: config, configMap: {name: web-config}}
+      - {name: scratch, emptyDir: {}}
+YAML
+expect_ok k apply -f "$WORK/web.yaml"
+expect_ok k rollout status deployment/web --timeout=60s
+POD=$(k get pods -l app=web -o jsonpath='{.items[0].metadata.name}')
+IP=$(k get pod "$POD" -o jsonpath='{.status.podIP}')
+[[ $IP == ${CIDR%.0/24}.* ]] || fail "pod IP $IP is not in $CIDR"
+[ "$(ip netns exec "$NS" curl -s --max-time 5 "http://$IP:8080/index.html")" = served-by-pod ] \
+  || fail "the pod does not answer on $IP"
+LOG=$(ls "$WORK"/node/pod-logs/default_"$POD"_*/web/0.log)
+grep -q "stdout F greeting=hello-from-configmap pod=$POD" "$LOG" || { cat "$LOG" >&2; fail "env"; }
+grep -q "stdout F token-mounted" "$LOG" || { cat "$LOG" >&2; fail "service-account token"; }
+
+# A killed container comes back; its pod stays.
+container_pid() {  # the pid of the pod's httpd
+  local id
+  id=$(k get pod "$1" -o jsonpath='{.status.containerStatuses[0].containerID}')
+  cat "$WORK/node/run-k3s/containerd/io.containerd.runtime.v2.task/k8s.io/${id#containerd://}/init.pid"
+}
+kill -9 "$(container_pid "$POD")"
+deadline=$((SECONDS + 30))
+until [ "$(k get pod "$POD" -o jsonpath='{.status.containerStatuses[0].restartCount}')" = 1 ]; do
+  [ $SECONDS -lt $deadline ] || fail "the killed container was not restarted"
+  sleep 0.5
+done
+expect_ok k wait --for=condition=Ready "pod/$POD" --timeout=30s
+[ "$(k get pod "$POD" -o jsonpath='{.status.containerStatuses[0].lastState.terminated.exitCode}')" = 137 ] \
+  || fail "lastState does not show the kill"
+
+# Deleting a pod stops its container within the grace period.
+PID=$(container_pid "$POD")
+start=$SECONDS
+expect_ok k delete pod "$POD" --timeout=30s
+[ $((SECONDS - start)) -le 10 ] || fail "deleting took $((SECONDS - start)) s"
+! kill -0 "$PID" 2>/dev/null || fail "the deleted pod's process $PID still runs"
+expect_ok k rollout status deployment/web --timeout=60s
+
+# A restarted k3s adopts the pods it left running: same containers, no restarts.
+BEFORE=$(k get pods -l app=web -o jsonpath='{range .items[*]}{.status.containerStatuses[0].containerID}{"\n"}{end}' | sort)
+kill "$SERVER"; wait "$SERVER" 2>/dev/null || true
+start_server
+sleep 3  # two relists and a sync of every pod
+AFTER=$(k get pods -l app=web -o jsonpath='{range .items[*]}{.status.containerStatuses[0].containerID}{"\n"}{end}' | sort)
+[ "$BEFORE" = "$AFTER" ] || { k get pods -o yaml >&2; cat "$WORK/server.log" >&2; fail "containers changed over a restart: $BEFORE / $AFTER"; }
+expect_ok k rollout status deployment/web --timeout=30s
+
+# An image that is not there, with pull policy Never.
+expect_ok k run absent --image=registry.local/absent:1 --image-pull-policy=Never
+deadline=$((SECONDS + 30))
+until k get pod absent -o jsonpath='{.status.containerStatuses[0].state.waiting.reason}' | grep -q ErrImageNeverPull; do
+  [ $SECONDS -lt $deadline ] || fail "no ErrImageNeverPull"
+  sleep 0.5
+done
+
+# A liveness probe that starts failing restarts the container.
+cat > "$WORK/live.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: live}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: registry.local/web:1
+    command: [/bin/sh, -c, "touch /alive; exec sleep 100000"]
+    livenessProbe: {exec: {command: [test, -f, /alive]}, periodSeconds: 1, failureThreshold: 2}
+YAML
+expect_ok k apply -f "$WORK/live.yaml"
+expect_ok k wait --for=condition=Ready pod/live --timeout=30s
+rm "/proc/$(container_pid live)/root/alive"
+deadline=$((SECONDS + 30))
+until [ "$(k get pod live -o jsonpath='{.status.containerStatuses[0].restartCount}')" = 1 ]; do
+  [ $SECONDS -lt $deadline ] || fail "the failing liveness probe did not restart the container"
+  sleep 0.5
+done
+echo "e2e k3s_pods: ok"
