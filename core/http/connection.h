@@ -75,6 +75,10 @@ class Connection {
   }
 
   beast::flat_buffer& buffer() { return buffer_; }
+  // For a connection taken over after an upgrade: its io_context, to run on a thread of its
+  // own, and no deadlines from now on.
+  asio::io_context& context() { return ioc_; }
+  void no_deadline() { socket_stream().expires_never(); }
   // True when an idle connection has nothing readable (no EOF, no stray bytes): reusable.
   bool idle_usable();
   const std::string& peer() const { return peer_; }

@@ -94,6 +94,10 @@ void ResponseWriter::stream(StreamStart start) {
   if (begin_send()) streamer_ = std::move(start);
 }
 
+void ResponseWriter::upgrade(UpgradeStart start) {
+  if (begin_send()) upgrader_ = std::move(start);
+}
+
 void ResponseWriter::send_file(const std::string& path, std::string content_type) {
   if (!begin_send()) return;
   auto fd = Fd::open(path, O_RDONLY);

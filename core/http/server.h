@@ -57,6 +57,21 @@ class ResponseStream {
 };
 using StreamStart = std::function<void(std::shared_ptr<ResponseStream>)>;
 
+// A connection taken over after a 101 Switching Protocols answer (WebSocket and SPDY upgrades):
+// raw bytes both ways. write() and close() may be called from any thread and never block
+// (close() lets queued writes go out first). The callbacks given to on_read() run on the
+// server's thread and must be quick: `data` for each piece the client sends, `closed` once
+// when either side ends the connection.
+class UpgradedConnection {
+ public:
+  virtual ~UpgradedConnection() = default;
+  virtual void write(std::string data) = 0;
+  virtual void close() = 0;
+  virtual void on_read(std::function<void(std::string_view)> data,
+                       std::function<void()> closed) = 0;
+};
+using UpgradeStart = std::function<void(std::shared_ptr<UpgradedConnection>)>;
+
 // The answer to one request, filled by the handler. Only the first send()/send_file() counts;
 // a handler that calls neither answers with an empty body and the status set (default 200).
 class ResponseWriter {
@@ -76,6 +91,9 @@ class ResponseWriter {
   // Answers with the status and headers set and a chunked body: `start` gets the stream once
   // the head is on its way (on the server's thread); keep it to write later.
   void stream(StreamStart start);
+  // Answers with the status (101) and headers set and no body, then hands the connection over:
+  // `start` gets it once the head is written (on the server's thread).
+  void upgrade(UpgradeStart start);
   // Closes the connection after this response instead of keeping it alive.
   void close_connection() { close_ = true; }
 
@@ -91,6 +109,7 @@ class ResponseWriter {
   std::string& body() { return body_; }
   std::optional<FilePart>& file() { return file_; }
   StreamStart& streamer() { return streamer_; }
+  UpgradeStart& upgrader() { return upgrader_; }
 
  private:
   bool begin_send();
@@ -101,6 +120,7 @@ class ResponseWriter {
   std::string body_;
   std::optional<FilePart> file_;
   StreamStart streamer_;
+  UpgradeStart upgrader_;
   bool sent_ = false;
   bool close_ = false;
 };

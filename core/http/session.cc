@@ -122,6 +122,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         stream_(make_stream(std::move(socket), *state_)),
         remote_(std::move(remote)) {}
   ~Session() override {
+    if (raw_) raw_->finished();
     if (registered_) state_->remove_session(id_);
   }
 
@@ -131,8 +132,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->begin(); });
   }
 
+  // Also ends an upgraded connection: it has no request boundary to wait for.
   void close_if_idle() override {
     asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
+      if (self->raw_) return self->end_upgrade();
       if (self->idle_) self->close_now();
     });
   }
@@ -311,23 +314,28 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void queue_chunk(std::optional<std::string> chunk) {
-    if (!stream_obj_) return;
+    if (!stream_obj_ && !raw_) return;
     pending_.push_back(std::move(chunk));
     if (!writing_) write_next_chunk();
   }
 
   void write_next_chunk() {
-    if (pending_.empty() || !stream_obj_) return;
+    if (pending_.empty() || (!stream_obj_ && !raw_)) return;
     writing_ = true;
     auto chunk = std::make_shared<std::optional<std::string>>(std::move(pending_.front()));
     pending_.pop_front();
     auto done = [self = this->shared_from_this(), chunk](error_code ec, size_t) {
       self->writing_ = false;
+      if (self->raw_ && (ec || !*chunk)) return self->end_upgrade();
       if (ec) return self->end_stream(true);
       if (!*chunk) return self->end_stream(false);
       self->write_next_chunk();
     };
-    if (*chunk) {
+    if (raw_ && *chunk) {
+      asio::async_write(stream_, asio::buffer(**chunk), std::move(done));
+    } else if (raw_) {
+      asio::post(stream_.get_executor(), [done] { done(error_code(), 0); });
+    } else if (*chunk) {
       asio::async_write(stream_, http::make_chunk(asio::buffer(**chunk)), std::move(done));
     } else {
       asio::async_write(stream_, http::make_chunk_last(), std::move(done));
@@ -346,7 +354,94 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     close_gracefully();
   }
 
+  // --- upgraded connections ---------------------------------------------------------------
+
+  class RawConnection final : public UpgradedConnection {
+   public:
+    explicit RawConnection(std::weak_ptr<Session> session) : session_(std::move(session)) {}
+    void write(std::string data) override {
+      if (data.empty()) return;
+      if (auto s = session_.lock()) {
+        asio::post(s->stream_.get_executor(),
+                   [s, data = std::move(data)]() mutable { s->queue_chunk(std::move(data)); });
+      }
+    }
+    void close() override {
+      if (auto s = session_.lock())
+        asio::post(s->stream_.get_executor(), [s] { s->queue_chunk(std::nullopt); });
+    }
+    // The callbacks may be replaced from any thread while the session's thread calls them.
+    void on_read(std::function<void(std::string_view)> data,
+                 std::function<void()> closed) override {
+      std::lock_guard lock(mu_);
+      data_ = std::move(data);
+      closed_ = std::move(closed);
+    }
+    void received(std::string_view piece) {
+      std::function<void(std::string_view)> cb;
+      {
+        std::lock_guard lock(mu_);
+        cb = data_;
+      }
+      if (cb) cb(piece);
+    }
+    void finished() {
+      std::function<void()> cb;
+      {
+        std::lock_guard lock(mu_);
+        cb = std::move(closed_);
+        data_ = nullptr;
+      }
+      if (cb) cb();
+    }
+
+   private:
+    std::weak_ptr<Session> session_;
+    std::mutex mu_;
+    std::function<void(std::string_view)> data_;
+    std::function<void()> closed_;
+  };
+
+  void start_upgrade(ResponseWriter& writer, unsigned version) {
+    auto response = std::make_shared<http::response<http::empty_body>>();
+    set_head(*response, writer, version, true);
+    auto serializer = std::make_shared<http::response_serializer<http::empty_body>>(*response);
+    socket().expires_never();  // an exec session lasts as long as its user
+    raw_ = std::make_shared<RawConnection>(this->weak_from_this());
+    auto start = std::move(writer.upgrader());
+    http::async_write_header(
+        stream_, *serializer,
+        [self = this->shared_from_this(), response, serializer, start](error_code ec, size_t) {
+          if (ec) return self->end_upgrade();
+          start(self->raw_);
+          if (self->buffer_.size() > 0) {  // sent right behind the request
+            self->raw_->received(beast::buffers_to_string(self->buffer_.data()));
+            self->buffer_.consume(self->buffer_.size());
+          }
+          self->read_raw();
+        });
+  }
+
+  void read_raw() {
+    stream_.async_read_some(asio::buffer(scratch_),
+                            [self = this->shared_from_this()](error_code ec, size_t n) {
+                              if (!self->raw_) return;
+                              if (ec) return self->end_upgrade();
+                              self->raw_->received(std::string_view(self->scratch_.data(), n));
+                              self->read_raw();
+                            });
+  }
+
+  void end_upgrade() {
+    if (!raw_) return;
+    auto raw = std::move(raw_);
+    pending_.clear();
+    raw->finished();
+    close_now();
+  }
+
   void respond(ResponseWriter& writer, unsigned version, bool head, bool keep_alive) {
+    if (writer.upgrader()) return start_upgrade(writer, version);
     if (writer.streamer() && !head) return start_stream(writer, version, keep_alive);
     const bool no_body = head || status_has_no_body(writer.status());
     if (writer.file() && !no_body) {
@@ -443,6 +538,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::optional<http::request_parser<http::string_body>> parser_;
   std::array<char, 4096> scratch_{};
   std::shared_ptr<ChunkStream> stream_obj_;
+  std::shared_ptr<RawConnection> raw_;
   std::deque<std::optional<std::string>> pending_;
   bool writing_ = false;
   uint64_t id_ = 0;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <linux/close_range.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,6 +56,14 @@ Result<pid_t> spawn(const ProcessOptions& o, int out_fd) {
       ::dup2(out_fd, STDERR_FILENO);
     }
     if (!o.cwd.empty() && ::chdir(o.cwd.c_str()) != 0) _exit(127);
+    // Nothing of the parent's leaks into the child: no descriptors (listening sockets would
+    // outlive the parent in a daemon and its children), no blocked signals.
+    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+      for (int fd = 3; fd < 4096; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::execvpe(argv[0], argv.data(), envp.data());
     int e = errno;
     ssize_t ignored = ::write(err_pipe[1], &e, sizeof e);

@@ -16,6 +16,7 @@
 #include "k3s/agent/containerd.h"
 #include "k3s/agent/join.h"
 #include "k3s/agent/kubelet/kubelet.h"
+#include "k3s/agent/kubelet/kubelet_server.h"
 #include "k3s/agent/preload.h"
 #include "k3s/client/kube_client.h"
 #include "k3s/config/server_config.h"
@@ -248,6 +249,11 @@ core::Result<void> run_agent(const config::AgentConfig& config, const StopWait& 
   kubelet::Kubelet pods(kube.endpoint(),
                         {.node = node_context(config, *joined), .cri_socket = kContainerdSocket});
   pods.start();
+  auto kubelet_server = K3A_TRY(
+      kubelet::start_kubelet_server(pods, {.cert_file = joined->agent_dir + "/serving-kubelet.crt",
+                                           .key_file = joined->agent_dir + "/serving-kubelet.key",
+                                           .client_ca_file = joined->agent_dir + "/client-ca.crt",
+                                           .cri_socket = kContainerdSocket}));
   auto last_status = std::chrono::steady_clock::now();
   auto last_lease = std::chrono::steady_clock::now();
   core::grpc::Client images(kContainerdSocket);
@@ -265,6 +271,7 @@ core::Result<void> run_agent(const config::AgentConfig& config, const StopWait& 
       last_status = std::chrono::steady_clock::now();
     }
   }
+  kubelet_server->stop();
   pods.stop();
   containerd.stop();
   return {};

@@ -112,6 +112,7 @@ core::Result<Joined> join(const config::AgentConfig& config) {
   // 5, 6. Certificates from CSRs; keys stay on the node.
   std::string ips;
   for (const auto& ip : config.node_ip) ips += (ips.empty() ? "" : ",") + ip;
+  if (ips.empty()) ips = server::node_ip();  // the address the kubelet is reached at
   for (const char* name :
        {"client-kubelet", "serving-kubelet", "client-kube-proxy", "client-k3s-controller"}) {
     std::string base = j.agent_dir + "/" + name;

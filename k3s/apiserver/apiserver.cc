@@ -11,6 +11,7 @@
 #include "core/serde/json.h"
 #include "k3s/apiserver/bootstrap_token.h"
 #include "k3s/apiserver/discovery.h"
+#include "k3s/apiserver/node_proxy.h"
 #include "k3s/apiserver/protobuf.h"
 #include "k3s/apiserver/service_account_token.h"
 
@@ -149,6 +150,8 @@ void ApiServer::handle(const core::http::ServerRequest& request,
       (a.resource.ends_with("accessreviews") || a.resource == "selfsubjectrulesreviews")) {
     return access_review(request, *who, a, w);
   }
+  if (kubelet_subresource(a))
+    return proxy_to_kubelet(store_, options_.kubelet_client, a, request, w);
   // RBAC objects and CRDs written through the API take effect for the next request.
   struct Invalidate {
     const ApiServer& api;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/crypto/keys.h"
+#include "core/http/client.h"
 #include "core/http/server.h"
 #include "k3s/apiserver/rbac.h"
 #include "k3s/apiserver/rest.h"
@@ -30,6 +31,9 @@ struct ApiOptions {
   std::chrono::milliseconds bookmark_interval = std::chrono::seconds(60);
   std::string service_key_pem;  // signs service account tokens; "" = none issued or accepted
   std::string service_cidr = "10.43.0.0/16";  // Services' ClusterIPs come from here
+  // How kubelets are reached for pods/log, exec, attach and portforward: the server CA and the
+  // API server's kubelet client certificate.
+  core::http::ClientOptions kubelet_client;
 };
 
 class ApiServer {

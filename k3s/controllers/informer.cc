@@ -33,15 +33,15 @@ core::Result<void> Informer::start() {
                                          pending_.push_back(std::move(events));
                                          queued_.notify_one();
                                        }));
-  thread_ = std::thread([this] {
-    std::vector<std::pair<std::string, ObjectPtr>> initial;
-    {
-      std::shared_lock lock(view_mu_);
-      initial.assign(objects_.begin(), objects_.end());
-    }
-    for (auto& [key, o] : initial) deliver(key, nullptr, o);
-    run();
-  });
+  // Every handler hears of every object before start() returns, so no controller acts on a
+  // partial view (the garbage collector would take owners not yet delivered for deleted ones).
+  std::vector<std::pair<std::string, ObjectPtr>> initial;
+  {
+    std::shared_lock lock(view_mu_);
+    initial.assign(objects_.begin(), objects_.end());
+  }
+  for (auto& [key, o] : initial) deliver(key, nullptr, o);
+  thread_ = std::thread([this] { run(); });
   return {};
 }
 

@@ -38,7 +38,8 @@ class Informer {
 
   // Before start() only.
   void on_change(std::string prefix, std::function<void(const Change&)> handler);
-  // Lists, delivers the objects found, then watches. Fails when the datastore cannot be read.
+  // Lists and delivers the objects found to every handler (on the calling thread, before it
+  // returns), then watches. Fails when the datastore cannot be read.
   core::Result<void> start();
   void stop();
 

@@ -181,6 +181,12 @@ core::Result<Pki> ensure_pki(const config::ServerConfig& config, int64_t now) {
                          .organizations = {"system:masters"},
                          .client_auth = true},
                         now, pki));
+  K3A_CHECK(ensure_leaf(
+      pki.tls_dir, "client-kube-apiserver", client_ca,
+      {.common_name = "system:apiserver", .organizations = {"system:masters"}, .client_auth = true},
+      now, pki));
+  pki.kubelet_client_cert = pki.tls_dir + "/client-kube-apiserver.crt";
+  pki.kubelet_client_key = pki.tls_dir + "/client-kube-apiserver.key";
   pki.serving_cert = pki.tls_dir + "/serving-kube-apiserver.crt";
   pki.serving_key = pki.tls_dir + "/serving-kube-apiserver.key";
   pki.admin_cert = pki.tls_dir + "/client-admin.crt";

@@ -3,6 +3,7 @@
 //   server/tls/{server-ca,client-ca,request-header-ca}.{crt,key}   CAs, 10 years, never renewed
 //   server/tls/client-admin.{crt,key}             CN system:admin, O system:masters
 //   server/tls/client-supervisor.{crt,key}        CN system:k3s-supervisor, O system:masters
+//   server/tls/client-kube-apiserver.{crt,key}    CN system:apiserver, O system:masters
 //   server/tls/serving-kube-apiserver.{crt,key}   the API's serving certificate and its SANs
 //   server/tls/service.key                        signs service account tokens; a key from an
 //                                                 upstream data dir that is not P-256 is kept,
@@ -27,6 +28,7 @@ struct Pki {
   std::string server_ca, client_ca;       // certificate paths
   std::string serving_cert, serving_key;  // for the HTTPS listener
   std::string admin_cert, admin_key;
+  std::string kubelet_client_cert, kubelet_client_key;  // the API server to kubelets
   std::string service_key;   // signs service account tokens (ECDSA P-256)
   std::string server_token;  // full K10 token
   std::string agent_token;

@@ -147,7 +147,10 @@ core::Result<void> run_server(config::ServerConfig config) {
        .server_token_password = K3A_TRY(parse_token(pki.server_token)).password,
        .agent_token_password = K3A_TRY(parse_token(pki.agent_token)).password,
        .service_key_pem = K3A_TRY(core::read_file(pki.service_key)),
-       .service_cidr = config.service_cidr},
+       .service_cidr = config.service_cidr,
+       .kubelet_client = {.ca_file = pki.server_ca,
+                          .client_cert_file = pki.kubelet_client_cert,
+                          .client_key_file = pki.kubelet_client_key}},
       *store);
   K3A_CHECK(api.rest().seed(*nth_address(config.service_cidr, 1), config.https_port));
   std::string advertise = !config.advertise_address.empty() ? config.advertise_address

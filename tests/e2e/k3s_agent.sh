@@ -18,7 +18,7 @@ HOST_IP=10.213.$((RANDOM % 200 + 20)).1
 AGENT_IP=${HOST_IP%.1}.2
 
 ip netns add "$NS"
-CLEANUP=("ip netns del $NS" "${CLEANUP[@]}")
+CLEANUP=("kill_netns $NS; ip netns del $NS" "${CLEANUP[@]}")
 ip link add "h-$NS" type veth peer name "n-$NS" 2>/dev/null || ip link add "h$$" type veth peer name "n$$"
 HOST_IF=$(ip -o link show | grep -o "h-$NS\|h$$" | head -1)
 NS_IF=$(ip -o link show | grep -o "n-$NS\|n$$" | head -1)
@@ -34,25 +34,26 @@ start_k3s_server "$HOST_IP" "$D"
 k() { kubectl --cache-dir "$WORK/kcache" "$@"; }
 TOKEN=$(cat "$D/server/node-token")
 
-# agent NAME DIR ARGS...: k3s agent in the namespace, with its own /etc/rancher/node.
+# agent NAME DIR ARGS...: k3s agent in the namespace, with its own /etc/rancher/node, /run/k3s,
+# kubelet and pod log directories (in_node).
 agent() {
   local name=$1 dir=$2; shift 2
-  mkdir -p "$dir/etc-rancher"
-  exec ip netns exec "$NS" unshare --mount sh -c \
-    "mount --make-rprivate / && mkdir -p /etc/rancher /run/k3s && mount --bind '$dir/etc-rancher' /etc/rancher && mount -t tmpfs tmpfs /run/k3s && exec '$BIN/k3s' agent --server https://$HOST_IP:$PORT -d '$dir' --node-name $name --node-ip $AGENT_IP \"\$@\"" \
-    agent "$@"
+  in_node "$NS" "$dir" "$BIN/k3s" agent --server "https://$HOST_IP:$PORT" -d "$dir" \
+    --node-name "$name" --node-ip "$AGENT_IP" "$@"
 }
 
 # Refusals, each with upstream's words.
 WRONG_HASH="K10$(printf '0%.0s' $(seq 64))::${TOKEN#*::}"
 expect_fail 'token CA hash does not match the Cluster CA certificate hash' \
-  timeout 20 bash -c "$(declare -f agent); BIN=$BIN NS=$NS HOST_IP=$HOST_IP PORT=$PORT AGENT_IP=$AGENT_IP agent bad1 $WORK/bad1 --token '$WRONG_HASH'"
+  timeout 20 bash -c "$(declare -f agent in_node); BIN=$BIN NS=$NS HOST_IP=$HOST_IP PORT=$PORT AGENT_IP=$AGENT_IP agent bad1 $WORK/bad1 --token '$WRONG_HASH'"
 expect_fail '401' \
-  timeout 20 bash -c "$(declare -f agent); BIN=$BIN NS=$NS HOST_IP=$HOST_IP PORT=$PORT AGENT_IP=$AGENT_IP agent bad2 $WORK/bad2 --token '${TOKEN%:*}:wrong-password'"
+  timeout 20 bash -c "$(declare -f agent in_node); BIN=$BIN NS=$NS HOST_IP=$HOST_IP PORT=$PORT AGENT_IP=$AGENT_IP agent bad2 $WORK/bad2 --token '${TOKEN%:*}:wrong-password'"
 
-# Archives for the preload: a good one, and one with a flipped byte in a layer.
+# Archives for the preload: a good one (and the pause stand-in), and one with a flipped byte in
+# a layer.
 make_rootfs "$WORK/rootfs" worker
 mkdir -p "$WORK/a1/agent/images"
+make_pause_image "$WORK/a1/agent/images/pause.tar"
 expect_ok "$BIN/k3s-airgap" images build --rootfs "$WORK/rootfs" --entrypoint /bin/sh \
   --platform linux/amd64 -t registry.local/preloaded:1 -o "$WORK/a1/agent/images/app.tar"
 python3 - "$WORK/a1/agent/images/app.tar" "$WORK/a1/agent/images/bad.tar" <<'PY'
@@ -106,11 +107,21 @@ in_agent() { nsenter -t "$AGENT" -m -n "$@"; }
 expect_ok in_agent ctr -a /run/k3s/containerd/containerd.sock -n k8s.io images ls
 grep -q 'registry.local/preloaded:1 .*io.cri-containerd.pinned=pinned' "$WORK/last.out" \
   || fail "containerd images: $(cat "$WORK/last.out")"
-[ "$(grep -c . "$WORK/last.out")" = 2 ] || fail "more than the good image: $(cat "$WORK/last.out")"
+[ "$(grep -vc 'mirrored-pause' "$WORK/last.out")" = 2 ] || fail "more than the good images: $(cat "$WORK/last.out")"
+
+# A pod on the agent, from the preloaded image; its logs and exec through the server.
+expect_ok k run on-worker --image=registry.local/preloaded:1 --image-pull-policy=IfNotPresent \
+  --command -- /bin/sh -c 'echo "from $(cat /etc/hostname)"; exec sleep 100000'
+expect_ok k wait --for=condition=Ready pod/on-worker --timeout=60s
+[ "$(k get pod on-worker -o jsonpath='{.spec.nodeName} {.status.hostIP}')" = "worker-1 $AGENT_IP" ] \
+  || fail "pod placement: $(k get pod on-worker -o wide)"
+[ "$(k logs on-worker)" = "from on-worker" ] || fail "logs from the agent: $(k logs on-worker)"
+[ "$(k exec on-worker -- /bin/sh -c 'echo $((6*7))')" = 42 ] || fail "exec on the agent"
+expect_ok k delete pod on-worker --grace-period=1 --timeout=30s
 
 # The same name with another password is refused.
 expect_fail 'Node password rejected, duplicate hostname' \
-  timeout 20 bash -c "$(declare -f agent); BIN=$BIN NS=$NS HOST_IP=$HOST_IP PORT=$PORT AGENT_IP=$AGENT_IP agent worker-1 $WORK/impostor --token '$TOKEN'"
+  timeout 20 bash -c "$(declare -f agent in_node); BIN=$BIN NS=$NS HOST_IP=$HOST_IP PORT=$PORT AGENT_IP=$AGENT_IP agent worker-1 $WORK/impostor --token '$TOKEN'"
 
 # An archive dropped in while the agent runs is imported live.
 make_rootfs "$WORK/rootfs2" later
@@ -135,7 +146,7 @@ until grep -q 'Preloaded images' "$WORK/agent2.log"; do
   [ $SECONDS -lt $deadline ] || { cat "$WORK/agent2.log" >&2; fail "no preload after restart"; }
   sleep 0.2
 done
-grep -q '0 archives imported, 2 unchanged, 0 failed' "$WORK/agent2.log" || fail "restart: $(cat "$WORK/agent2.log")"
+grep -q '0 archives imported, 3 unchanged, 0 failed' "$WORK/agent2.log" || fail "restart: $(cat "$WORK/agent2.log")"
 
 # The agent stops on SIGTERM; deleting its Node removes the password Secret.
 kill "$AGENT"; wait "$AGENT" || fail "agent did not stop cleanly"

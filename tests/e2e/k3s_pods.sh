@@ -20,7 +20,8 @@ k() { ip netns exec "$NS" kubectl --cache-dir "$WORK/kcache" "$@"; }
 mkdir -p "$D/agent/images"
 make_pause_image "$D/agent/images/pause.tar"
 make_rootfs "$WORK/rootfs" web
-expect_ok "$K3A" images build --rootfs "$WORK/rootfs" --entrypoint /bin/sh \
+for a in $(/bin/busybox --list); do [ -e "$WORK/rootfs/bin/$a" ] || ln -s busybox "$WORK/rootfs/bin/$a"; done
+expect_ok "$K3A" images build --rootfs "$WORK/rootfs" --entrypoint /bin/sh --env PATH=/bin \
   -t registry.local/web:1 -o "$D/agent/images/web.tar"
 
 start_server() {
@@ -94,6 +95,30 @@ LOG=$(ls "$WORK"/node/pod-logs/default_"$POD"_*/web/0.log)
 grep -q "stdout F greeting=hello-from-configmap pod=$POD" "$LOG" || { cat "$LOG" >&2; fail "env"; }
 grep -q "stdout F token-mounted" "$LOG" || { cat "$LOG" >&2; fail "service-account token"; }
 
+# kubectl logs and exec, through the API server to the kubelet.
+[ "$(k logs "$POD" | head -1)" = "greeting=hello-from-configmap pod=$POD" ] || fail "kubectl logs: $(k logs "$POD")"
+[ "$(k logs "$POD" --tail=1)" = token-mounted ] || fail "kubectl logs --tail"
+k logs "$POD" --timestamps | head -1 | grep -Eq '^20[0-9-]+T[0-9:.]+Z greeting=' || fail "kubectl logs --timestamps"
+[ "$(k exec "$POD" -- cat /config/greeting)" = hello-from-configmap ] || fail "kubectl exec"
+[ "$(echo piped | k exec -i "$POD" -- cat)" = piped ] || fail "kubectl exec -i"
+set +e; k exec "$POD" -- sh -c 'exit 3'; rc=$?; set -e
+[ $rc = 3 ] || fail "kubectl exec exit code: $rc"
+expect_fail "container nosuch is not valid for pod $POD" k exec "$POD" -c nosuch -- true
+cat > "$WORK/ticker.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: ticker}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: c, image: registry.local/web:1, command: [/bin/sh, -c, "for i in 1 2 3 4 5; do echo tick $i; sleep 0.3; done"]}
+YAML
+expect_ok k apply -f "$WORK/ticker.yaml"
+deadline=$((SECONDS + 30))
+until k logs ticker > /dev/null 2>&1; do [ $SECONDS -lt $deadline ] || fail "ticker never started"; sleep 0.2; done
+[ "$(timeout 30 ip netns exec "$NS" kubectl logs -f ticker | tail -1)" = "tick 5" ] || fail "kubectl logs -f did not follow to the end"
+expect_ok k wait --for=jsonpath='{.status.phase}'=Succeeded pod/ticker --timeout=30s
+
 # A killed container comes back; its pod stays.
 container_pid() {  # the pid of the pod's httpd
   local id
@@ -109,6 +134,7 @@ done
 expect_ok k wait --for=condition=Ready "pod/$POD" --timeout=30s
 [ "$(k get pod "$POD" -o jsonpath='{.status.containerStatuses[0].lastState.terminated.exitCode}')" = 137 ] \
   || fail "lastState does not show the kill"
+[ "$(k logs "$POD" --previous | head -1)" = "greeting=hello-from-configmap pod=$POD" ] || fail "kubectl logs --previous"
 
 # Deleting a pod stops its container within the grace period.
 PID=$(container_pid "$POD")

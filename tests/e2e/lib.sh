@@ -2,12 +2,16 @@
 # name what failed, and a private containerd. Source it; BIN must point at build/bin.
 set -euo pipefail
 WORK=$(mktemp -d /tmp/k3a-e2e.XXXXXX)
-CLEANUP=("rm -rf $WORK")
+CLEANUP=("umount_under $WORK; rm -rf $WORK")
 cleanup() { for c in "${CLEANUP[@]}"; do eval "$c" || true; done; }
 trap cleanup EXIT
 K3A="$BIN/k3s-airgap"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# umount_under DIR: detaches every mount below DIR (deepest first).
+umount_under() {
+  awk -v d="$1/" 'index($2, d) == 1 {print $2}' /proc/self/mounts | sort -r | xargs -r -n1 umount -l
+}
 expect_ok() { "$@" > "$WORK/last.out" 2>&1 || { cat "$WORK/last.out" >&2; fail "command failed: $*"; }; }
 # expect_fail PATTERN CMD...: the command must fail and print PATTERN.
 expect_fail() {
@@ -125,22 +129,28 @@ kill_netns() {
 }
 
 # in_node NS DIR CMD...: CMD in the node's network namespace (entered without remounting /sys,
-# so cgroups stay visible) and its own mount namespace, with /etc/rancher, /run/k3s,
-# /var/lib/kubelet and /var/log/pods bound to directories under DIR and a private /run/netns
-# for the pods' network namespaces.
+# so cgroups stay visible) and the node's own mount namespace, which outlives the processes in
+# it as a host's mounts do (pods' network namespaces survive a restart of k3s): /etc/rancher,
+# /run/k3s, /var/lib/kubelet and /var/log/pods bound to directories under DIR, a private
+# /run/netns. It replaces the calling shell (exec): run it in the background, where $! is then
+# the pid of CMD. The mounts go with $WORK at exit.
 in_node() {
   local ns=$1 dir=$2; shift 2
-  mkdir -p "$dir/etc-rancher" "$dir/run-k3s" "$dir/kubelet" "$dir/pod-logs"
-  nsenter --net=/run/netns/"$ns" unshare --mount sh -c '
-    set -e; d=$1; shift
-    mount --make-rprivate /
-    mkdir -p /etc/rancher /run/k3s /var/lib/kubelet /var/log/pods /run/netns
-    mount -t tmpfs tmpfs /run/netns
-    mount --bind "$d/etc-rancher" /etc/rancher
-    mount --bind "$d/run-k3s" /run/k3s
-    mount --bind "$d/kubelet" /var/lib/kubelet
-    mount --bind "$d/pod-logs" /var/log/pods
-    exec "$@"' node "$dir" "$@"
+  if [ ! -e "$dir/ns/mnt" ]; then
+    mkdir -p "$dir/ns" "$dir/etc-rancher" "$dir/run-k3s" "$dir/kubelet" "$dir/pod-logs"
+    mount --bind "$dir/ns" "$dir/ns"
+    mount --make-private "$dir/ns"
+    touch "$dir/ns/mnt"
+    unshare --mount="$dir/ns/mnt" --propagation private sh -c '
+      set -e; d=$1
+      mkdir -p /etc/rancher /run/k3s /var/lib/kubelet /var/log/pods /run/netns
+      mount --bind "$d/etc-rancher" /etc/rancher
+      mount --bind "$d/run-k3s" /run/k3s
+      mount --bind "$d/kubelet" /var/lib/kubelet
+      mount --bind "$d/pod-logs" /var/log/pods
+      mount -t tmpfs tmpfs /run/netns' node "$dir"
+  fi
+  exec nsenter --mount="$dir/ns/mnt" --net=/run/netns/"$ns" "$@"
 }
 
 # make_pause_image FILE: the stand-in for the pause image (busybox sleeping as PID 1), as

@@ -53,6 +53,7 @@ struct Kubelet::Impl {
         for (const auto& uid : before)
           if (!present.count(uid)) queue.add(uid);
       }
+      state.listed = true;
       for (const auto& uid : present) queue.add(uid);
       std::string rv = (*listed)["metadata"].value("resourceVersion", "");
       while (!stopping) {
@@ -99,7 +100,7 @@ struct Kubelet::Impl {
           cri, "RuntimeService/ListContainers", cri::v1::ListContainersRequest());
       auto sandboxes = cri::call<cri::v1::ListPodSandboxResponse>(
           cri, "RuntimeService/ListPodSandbox", cri::v1::ListPodSandboxRequest());
-      if (!containers || !sandboxes) continue;
+      if (!containers || !sandboxes || !state.listed) continue;
       auto note = [&](const std::string& id, int st,
                       const google::protobuf::Map<std::string, std::string>& labels) {
         auto uid = labels.find(kPodUidLabel);

@@ -437,6 +437,9 @@ bool PodSyncer::probe(const json& pod, const json& container,
     }
     if (now >= p.next) {
       bool success = run_probe(cri_, spec, container, status.id(), mem.pod_ip);
+      if (!success && p.failures == 0)
+        core::log::info("pod {}/{} container {}: {} failed", str(obj(pod, "metadata"), "namespace"),
+                        str(obj(pod, "metadata"), "name"), name, kind);
       p.successes = success ? p.successes + 1 : 0;
       p.failures = success ? 0 : p.failures + 1;
       if (success && p.successes >= spec.value("successThreshold", 1)) p.ok = true;

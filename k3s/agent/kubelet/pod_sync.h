@@ -5,6 +5,7 @@
 // A PodSyncer belongs to one worker thread; the shared state is locked inside.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -49,6 +50,9 @@ struct PodMemory {
 };
 
 struct SharedState {
+  // Set once the first list of the node's pods is in: until then a sandbox without a pod is
+  // not an orphan.
+  std::atomic<bool> listed{false};
   std::mutex mu;
   std::map<std::string, nlohmann::json> pods;  // uid → the pod as the API has it
   std::map<std::string, PodMemory> memory;     // uid → ...
