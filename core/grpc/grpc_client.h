@@ -59,6 +59,7 @@ class Client {
   // come back in order. An error from `next` cancels the stream and is returned. Other errors as
   // for call().
   using NextMessage = std::function<Result<std::optional<std::string>>()>;
+  const std::string& socket() const { return socket_path_; }
   Result<std::vector<std::string>> stream(const std::string& method, NextMessage next,
                                           const Metadata& metadata = {});
 

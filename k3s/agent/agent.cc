@@ -205,7 +205,8 @@ core::Result<void> run_agent(const config::AgentConfig& config, const StopWait& 
   if (!joined) return std::unexpected(joined.error());
   core::log::info("Joined {} as node {}", joined->server_url, joined->node_name);
   // containerd first, as upstream starts it before the kubelet.
-  auto binary = find_binary("containerd");
+  std::string bundled = config.data_dir + "/data/current/bin";
+  auto binary = find_binary("containerd", bundled, config.prefer_bundled_bin);
   if (!binary)
     return core::fail(core::Errc::kNotFound, "containerd: not found beside k3s or on PATH");
   images::RegistryConfig registries;
@@ -217,6 +218,8 @@ core::Result<void> run_agent(const config::AgentConfig& config, const StopWait& 
        .state = "/run/k3s/containerd",
        .socket = kContainerdSocket,
        .config_dir = joined->agent_dir + "/etc/containerd",
+       .bin_dir = bundled,
+       .prefer_bundled = config.prefer_bundled_bin,
        .pause_image = config.pause_image,
        .cni_bin_dir = cni_bin_dir(config.data_dir).value_or(config.data_dir + "/data/current/bin"),
        .cni_conf_dir = joined->agent_dir + "/etc/cni/net.d",

@@ -108,7 +108,15 @@ std::map<std::string, std::string> hosts_files(const images::RegistryConfig& reg
   return out;
 }
 
-std::optional<std::string> find_binary(const std::string& name) {
+std::optional<std::string> find_binary(const std::string& name, const std::string& bundled,
+                                       bool prefer_bundled) {
+  auto in_bundled = [&]() -> std::optional<std::string> {
+    std::string candidate = bundled + "/" + name;
+    if (!bundled.empty() && ::access(candidate.c_str(), X_OK) == 0) return candidate;
+    return std::nullopt;
+  };
+  if (prefer_bundled)
+    if (auto b = in_bundled()) return b;
   char self[4096] = {0};
   ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
   if (n > 0) {
@@ -120,7 +128,7 @@ std::optional<std::string> find_binary(const std::string& name) {
     std::string candidate = std::string(dir) + "/" + name;
     if (!dir.empty() && ::access(candidate.c_str(), X_OK) == 0) return candidate;
   }
-  return std::nullopt;
+  return in_bundled();
 }
 
 core::Result<void> ContainerdSupervisor::start(const images::RegistryConfig& registries) {
@@ -146,6 +154,11 @@ core::Result<void> ContainerdSupervisor::launch() {
       size_t eq = var.find('=');
       env[var.substr(11, eq - 11)] = var.substr(eq + 1);
     }
+  }
+  if (!s_.bin_dir.empty()) {
+    const char* path = std::getenv("PATH");
+    std::string host = path ? path : "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+    env["PATH"] = s_.prefer_bundled ? s_.bin_dir + ":" + host : host + ":" + s_.bin_dir;
   }
   (void)::unlink(s_.socket.c_str());
   auto p = core::Process::start({.argv = {s_.binary, "-c", s_.config_dir + "/config.toml", "-a",

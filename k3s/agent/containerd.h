@@ -27,6 +27,10 @@ struct ContainerdSettings {
   std::string state;        // /run/k3s/containerd
   std::string socket;       // /run/k3s/containerd/containerd.sock
   std::string config_dir;   // <data-dir>/agent/etc/containerd
+  // <data-dir>/data/current/bin on containerd's PATH (for runc and the shims): after the host's
+  // directories, or before them with prefer_bundled.
+  std::string bin_dir;
+  bool prefer_bundled = false;
   std::string pause_image;  // docker.io/rancher/mirrored-pause:3.6
   std::string cni_bin_dir, cni_conf_dir;
   bool cri = true;  // false leaves the CRI plugin out (tests of the daemon alone)
@@ -43,8 +47,11 @@ std::map<std::string, std::string> hosts_files(const images::RegistryConfig& reg
 // Whether this process may lower oom_score_adj (has CAP_SYS_RESOURCE), as the CRI does for
 // sandboxes.
 bool can_lower_oom_score_adj();
-// The executable to run: next to the k3s binary, else on PATH; nullopt when neither has it.
-std::optional<std::string> find_binary(const std::string& name);
+// The executable to run: next to the k3s binary, else on PATH, else in the bundled directory
+// (<data-dir>/data/current/bin), which comes first with prefer_bundled (--prefer-bundled-bin);
+// nullopt when none has it.
+std::optional<std::string> find_binary(const std::string& name, const std::string& bundled = "",
+                                       bool prefer_bundled = false);
 
 class ContainerdSupervisor {
  public:

@@ -24,6 +24,17 @@ ContainerdSettings settings(const std::string& dir) {
           .cni_conf_dir = dir + "/agent/etc/cni/net.d"};
 }
 
+TEST(Containerd, BundledBinariesLastUnlessPreferred) {
+  auto dir = core::TempDir::create("k3a-bundled");
+  ASSERT_TRUE(dir);
+  for (const char* tool : {"sh", "k3a-only-bundled"})
+    ASSERT_TRUE(core::write_file_atomic(dir->sub(tool), "#!/bin/sh\n", 0755));
+  EXPECT_EQ(find_binary("k3a-only-bundled", dir->path()), dir->sub("k3a-only-bundled"));
+  EXPECT_NE(find_binary("sh", dir->path()), dir->sub("sh"));
+  EXPECT_EQ(find_binary("sh", dir->path(), true), dir->sub("sh"));
+  EXPECT_FALSE(find_binary("k3a-nowhere", dir->path(), true));
+}
+
 TEST(Containerd, ConfigUsesK3sPaths) {
   std::string c = containerd_config(settings("/var/lib/rancher/k3s"));
   for (const char* want :

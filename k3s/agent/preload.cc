@@ -11,7 +11,9 @@
 #include "core/base/strings.h"
 #include "core/fs/files.h"
 #include "core/serde/json.h"
+#include "images/reference.h"
 #include "k3s/agent/image_import.h"
+#include "k3s/agent/kubelet/cri.h"
 #include "k3s/agent/proto/containerd.pb.h"
 
 namespace k3s::agent {
@@ -22,7 +24,7 @@ using json = nlohmann::json;
 bool archive_name(const std::string& file) {
   std::string f = core::to_lower(file);
   for (const char* ext :
-       {".tar", ".tar.zst", ".tzst", ".tar.gz", ".tgz", ".tar.lz4", ".tar.bz2", ".tbz"}) {
+       {".tar", ".tar.zst", ".tzst", ".tar.gz", ".tgz", ".tar.lz4", ".tar.bz2", ".tbz", ".txt"}) {
     if (f.ends_with(ext)) return true;
   }
   return false;
@@ -47,6 +49,41 @@ bool images_present(core::grpc::Client& c, const json& names) {
       return false;
   }
   return true;
+}
+
+// An image list: each image not present yet is pulled through the CRI (so registries.yaml's
+// mirrors apply), then pinned.
+core::Result<ImportReport> pull_list(core::grpc::Client& containerd, const std::string& file) {
+  ImportReport report;
+  auto text = K3A_TRY(core::read_file(file, 1 << 20));
+  for (auto line : core::split(text, '\n')) {
+    std::string word(core::trim(line));
+    if (word.empty() || word.starts_with("#")) continue;
+    auto ref = images::Reference::parse(word);
+    if (!ref) return std::unexpected(std::move(ref.error()).context(file));
+    std::string name = ref->str();
+    cri::v1::ImageStatusRequest status;
+    status.mutable_image()->set_image(name);
+    auto have = K3A_TRY(
+        cri::call<cri::v1::ImageStatusResponse>(containerd, "ImageService/ImageStatus", status));
+    if (have.image().id().empty()) {
+      cri::v1::PullImageRequest pull;
+      pull.mutable_image()->set_image(name);
+      core::grpc::Client puller(containerd.socket(), std::chrono::minutes(30));
+      auto pulled = cri::call<cri::v1::PullImageResponse>(puller, "ImageService/PullImage", pull);
+      if (!pulled) return std::unexpected(std::move(pulled.error()).context("pulling " + name));
+    }
+    k3s::containerd::UpdateImageRequest pin;
+    pin.mutable_image()->set_name(name);
+    (*pin.mutable_image()->mutable_labels())["io.cri-containerd.pinned"] = "pinned";
+    pin.mutable_update_mask()->add_paths("labels.io.cri-containerd.pinned");
+    std::string bytes;
+    pin.SerializeToString(&bytes);
+    (void)K3A_TRY(containerd.call("/containerd.services.images.v1.Images/Update", bytes,
+                                  {{"containerd-namespace", "k8s.io"}}));
+    report.images.push_back(name);
+  }
+  return report;
 }
 
 }  // namespace
@@ -83,7 +120,8 @@ PreloadReport preload_images(core::grpc::Client& containerd, const std::string& 
       continue;
     }
     std::string staging = agent_dir + "/containerd/k3s-staging";
-    auto imported = import_archive(containerd, file, staging);
+    auto imported = file.ends_with(".txt") ? pull_list(containerd, file)
+                                           : import_archive(containerd, file, staging);
     (void)core::remove_all(staging);  // containerd holds the blobs now
     if (!imported) {
       core::log::error("Failed to import {}: {}", file, imported.error().message());

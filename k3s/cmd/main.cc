@@ -18,6 +18,7 @@
 #include "k3s/config/config_file.h"
 #include "k3s/config/server_config.h"
 #include "k3s/ctl/certificate.h"
+#include "k3s/ctl/check_config.h"
 #include "k3s/ctl/token.h"
 #include "k3s/server/server.h"
 
@@ -102,6 +103,8 @@ void add_node_flags(CLI::App* cmd, k3s::config::AgentConfig& c) {
   cmd->add_option("--resolv-conf", c.resolv_conf, "Kubelet resolv.conf file")
       ->envname("K3S_RESOLV_CONF");
   cmd->add_option("--kubelet-arg", c.kubelet_args, "Customized flag for kubelet process");
+  cmd->add_flag("--prefer-bundled-bin", c.prefer_bundled_bin,
+                "Prefer bundled userspace binaries over host binaries");
 }
 
 void add_server_flags(CLI::App* cmd, ServerConfig& c, std::string& config_file) {
@@ -296,6 +299,16 @@ int main(int argc, char** argv) {
   k3s::ctl::CertificateOptions cert_options[2];
   for (auto& c : cert_options) c = {.data_dir = config.data_dir, .now = core::system_now()};
   add_certificate_commands(app, cert_options, action);
+  k3s::ctl::CheckConfigOptions check_options;
+  CLI::App* check = app.add_subcommand("check-config", "Run config check");
+  check->add_option("-d,--data-dir", check_options.data_dir, "Folder to hold state")
+      ->envname("K3S_DATA_DIR")
+      ->capture_default_str();
+  check->callback([&] {
+    action = [&] {
+      return k3s::ctl::print_check_config(k3s::ctl::check_config(check_options), stdout);
+    };
+  });
 
   // config.yaml(.d) flags go right after the subcommand, before the user's arguments.
   std::vector<std::string> args(argv + 1, argv + argc);

@@ -22,7 +22,8 @@ struct AgentConfig {
   std::vector<std::string> kubelet_args;  // "root-dir=/var/lib/kubelet" ...
   // Where the node's password and id live; upstream's fixed /etc/rancher/node.
   std::string node_identity_dir = "/etc/rancher/node";
-  bool control_plane = false;  // the server's embedded agent: labelled with the server roles
+  bool control_plane = false;
+  bool prefer_bundled_bin = false;  // <data-dir>/data/current/bin before the host's binaries  // the server's embedded agent: labelled with the server roles
 };
 
 }  // namespace k3s::config

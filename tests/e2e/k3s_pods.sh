@@ -24,9 +24,31 @@ for a in $(/bin/busybox --list); do [ -e "$WORK/rootfs/bin/$a" ] || ln -s busybo
 expect_ok "$K3A" images build --rootfs "$WORK/rootfs" --entrypoint /bin/sh --env PATH=/bin \
   -t registry.local/web:1 -o "$D/agent/images/web.tar"
 
+# A registry inside the node's namespace, reached through a registries.yaml mirror: one image
+# named in an agent/images .txt list (pulled at start and pinned), one pulled when a pod needs it.
+cat > "$WORK/registry.yml" <<CFG
+version: 0.1
+log: {level: warn}
+storage: {filesystem: {rootdirectory: $WORK/registry}}
+http: {addr: 127.0.0.1:5000}
+CFG
+ip netns exec "$NS" docker-registry serve "$WORK/registry.yml" > "$WORK/registry.log" 2>&1 &
+for tag in listed:1 pulled:1; do
+  for _ in $(seq 100); do
+    ip netns exec "$NS" skopeo copy -q --dest-tls-verify=false "oci-archive:$D/agent/images/web.tar" \
+      "docker://127.0.0.1:5000/$tag" 2> "$WORK/skopeo.err" && break
+    sleep 0.1
+  done
+done
+ip netns exec "$NS" skopeo inspect --tls-verify=false docker://127.0.0.1:5000/pulled:1 > /dev/null \
+  || fail "registry: $(cat "$WORK/skopeo.err" "$WORK/registry.log")"
+printf 'mirrors:\n  mirror.test:\n    endpoint: ["http://127.0.0.1:5000"]\n' > "$WORK/registries.yaml"
+printf '# pulled at start\nmirror.test/listed:1\n' > "$D/agent/images/list.txt"
+
 start_server() {
   in_node "$NS" "$WORK/node" "$BIN/k3s" server -d "$D" --https-listen-port "$PORT" \
-    -o "$KUBECONFIG" --node-name node-1 >> "$WORK/server.log" 2>&1 &
+    -o "$KUBECONFIG" --node-name node-1 --private-registry "$WORK/registries.yaml" \
+    >> "$WORK/server.log" 2>&1 &
   SERVER=$!
   CLEANUP=("kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null" "${CLEANUP[@]}")
   local deadline=$((SECONDS + 60))
@@ -40,6 +62,9 @@ start_server
 expect_ok k wait --for=condition=Ready node/node-1 --timeout=30s
 k get node node-1 -o jsonpath='{.metadata.labels}' | grep -q '"node-role.kubernetes.io/control-plane":"true"' \
   || fail "no control-plane role label"
+ctr_node() { ctr -a "$WORK/node/run-k3s/containerd/containerd.sock" -n k8s.io "$@"; }
+ctr_node images ls | grep -q 'mirror.test/listed:1 .*io.cri-containerd.pinned=pinned' \
+  || fail "the listed image was not pulled and pinned: $(ctr_node images ls; grep list.txt "$WORK/server.log")"
 CIDR=$(k get node node-1 -o jsonpath='{.spec.podCIDR}')
 [[ $CIDR == 10.42.*.0/24 ]] || fail "pod CIDR: $CIDR"
 
@@ -160,6 +185,28 @@ until k get pod absent -o jsonpath='{.status.containerStatuses[0].state.waiting.
   [ $SECONDS -lt $deadline ] || fail "no ErrImageNeverPull"
   sleep 0.5
 done
+
+# An image pulled through the mirror when a pod needs it; a host port; cgroup limits.
+cat > "$WORK/hp.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: hp}
+spec:
+  containers:
+  - name: c
+    image: mirror.test/pulled:1
+    command: [/bin/sh, -c, "echo host-port-ok > /index.html; exec httpd -f -p 8080 -h /"]
+    ports: [{containerPort: 8080, hostPort: 18080}]
+    resources: {limits: {memory: 64Mi, cpu: 500m}}
+YAML
+expect_ok k apply -f "$WORK/hp.yaml"
+expect_ok k wait --for=condition=Ready pod/hp --timeout=60s
+[ "$(ip netns exec "$NS" curl -s --max-time 5 "http://$NODE_IP:18080/index.html")" = host-port-ok ] \
+  || fail "hostPort 18080 does not reach the pod"
+HP=$(k get pod hp -o jsonpath='{.status.containerStatuses[0].containerID}')
+HP=${HP#containerd://}
+[ "$(cat /sys/fs/cgroup/memory/k8s.io/"$HP"/memory.limit_in_bytes)" = 67108864 ] || fail "memory limit"
+[ "$(cat /sys/fs/cgroup/cpu/k8s.io/"$HP"/cpu.cfs_quota_us)" = 50000 ] || fail "cpu limit"
 
 # A liveness probe that starts failing restarts the container.
 cat > "$WORK/live.yaml" <<'YAML'
