@@ -17,6 +17,7 @@
 #include "k3s/agent/join.h"
 #include "k3s/agent/kubelet/kubelet.h"
 #include "k3s/agent/kubelet/kubelet_server.h"
+#include "k3s/agent/load_balancer.h"
 #include "k3s/agent/preload.h"
 #include "k3s/client/kube_client.h"
 #include "k3s/config/server_config.h"
@@ -204,6 +205,9 @@ core::Result<void> run_agent(const config::AgentConfig& config, const StopWait& 
   }
   if (!joined) return std::unexpected(joined.error());
   core::log::info("Joined {} as node {}", joined->server_url, joined->node_name);
+  // The agent reaches the API servers through its load balancer, as upstream's does.
+  auto balancer = K3A_TRY(LoadBalancer::start(config.lb_server_port, joined->apiservers));
+  K3A_CHECK(write_kubeconfigs(*joined, balancer->url()));
   // containerd first, as upstream starts it before the kubelet.
   std::string bundled = config.data_dir + "/data/current/bin";
   auto binary = find_binary("containerd", bundled, config.prefer_bundled_bin);

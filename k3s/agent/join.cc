@@ -10,6 +10,7 @@
 #include "core/crypto/x509.h"
 #include "core/fs/files.h"
 #include "core/http/client.h"
+#include "core/http/url.h"
 #include "core/serde/json.h"
 #include "k3s/apiserver/bootstrap_token.h"
 #include "k3s/server/net.h"
@@ -133,15 +134,6 @@ core::Result<Joined> join(const config::AgentConfig& config) {
     K3A_CHECK(core::write_file_atomic(base + ".key", key->to_pem(), 0600));
     K3A_CHECK(core::write_file_atomic(base + ".crt", cert, 0644));
   }
-  for (const auto& [file, cert] :
-       {std::pair{"kubelet.kubeconfig", "client-kubelet"},
-        std::pair{"kubeproxy.kubeconfig", "client-kube-proxy"},
-        std::pair{"k3scontroller.kubeconfig", "client-k3s-controller"}}) {
-    std::string base = j.agent_dir + "/" + cert;
-    K3A_CHECK(core::write_file_atomic(
-        j.agent_dir + "/" + file,
-        kubeconfig(url, j.agent_dir + "/server-ca.crt", base + ".crt", base + ".key"), 0600));
-  }
   j.kubelet_kubeconfig = j.agent_dir + "/kubelet.kubeconfig";
 
   // 7. The servers to balance over.
@@ -151,7 +143,25 @@ core::Result<Joined> join(const config::AgentConfig& config) {
       if (s.is_string()) j.apiservers.push_back(s);
     }
   }
+  if (j.apiservers.empty()) {
+    auto parsed = core::http::Url::parse(url);
+    if (parsed) j.apiservers.push_back(parsed->host_port());
+  }
   return j;
+}
+
+core::Result<void> write_kubeconfigs(const Joined& j, const std::string& server_url) {
+  for (const auto& [file, cert] :
+       {std::pair{"kubelet.kubeconfig", "client-kubelet"},
+        std::pair{"kubeproxy.kubeconfig", "client-kube-proxy"},
+        std::pair{"k3scontroller.kubeconfig", "client-k3s-controller"}}) {
+    std::string base = j.agent_dir + "/" + cert;
+    K3A_CHECK(core::write_file_atomic(
+        j.agent_dir + "/" + file,
+        kubeconfig(server_url, j.agent_dir + "/server-ca.crt", base + ".crt", base + ".key"),
+        0600));
+  }
+  return {};
 }
 
 }  // namespace k3s::agent

@@ -103,6 +103,10 @@ void add_node_flags(CLI::App* cmd, k3s::config::AgentConfig& c) {
   cmd->add_option("--resolv-conf", c.resolv_conf, "Kubelet resolv.conf file")
       ->envname("K3S_RESOLV_CONF");
   cmd->add_option("--kubelet-arg", c.kubelet_args, "Customized flag for kubelet process");
+  cmd->add_option("--lb-server-port", c.lb_server_port,
+                  "Local port for supervisor client load-balancer")
+      ->envname("K3S_LB_SERVER_PORT")
+      ->capture_default_str();
   cmd->add_flag("--prefer-bundled-bin", c.prefer_bundled_bin,
                 "Prefer bundled userspace binaries over host binaries");
 }

@@ -2,6 +2,7 @@
 // Built by k3s/cmd; read by k3s/agent.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,8 @@ struct AgentConfig {
   // Where the node's password and id live; upstream's fixed /etc/rancher/node.
   std::string node_identity_dir = "/etc/rancher/node";
   bool control_plane = false;
-  bool prefer_bundled_bin = false;  // <data-dir>/data/current/bin before the host's binaries  // the server's embedded agent: labelled with the server roles
+  bool prefer_bundled_bin = false;
+  uint16_t lb_server_port = 6444;  // the client-side load balancer on 127.0.0.1  // <data-dir>/data/current/bin before the host's binaries  // the server's embedded agent: labelled with the server roles
 };
 
 }  // namespace k3s::config
