@@ -6,7 +6,8 @@
 # pass an HTTP readiness probe rolls out and answers on its pod IP; a killed container is
 # restarted; a deleted pod is stopped within its grace period; a restarted k3s adopts the pods it
 # left running; an image that is absent with imagePullPolicy Never waits as ErrImageNeverPull;
-# a failing liveness probe restarts its container.
+# a failing liveness probe restarts its container. kubectl logs (follow, tail, previous) and exec
+# (WebSocket v5 with stdin, exit codes and a terminal) reach the kubelet through the API server.
 BIN=${BIN:?}
 source "$(dirname "$0")/lib.sh"
 NS=k3a-pods-$$
@@ -125,6 +126,10 @@ grep -q "stdout F token-mounted" "$LOG" || { cat "$LOG" >&2; fail "service-accou
 [ "$(k logs "$POD" --tail=1)" = token-mounted ] || fail "kubectl logs --tail"
 k logs "$POD" --timestamps | head -1 | grep -Eq '^20[0-9-]+T[0-9:.]+Z greeting=' || fail "kubectl logs --timestamps"
 [ "$(k exec "$POD" -- cat /config/greeting)" = hello-from-configmap ] || fail "kubectl exec"
+k exec -v=6 "$POD" -- true 2>&1 | grep -q 'The subprotocol is v5.channel.k8s.io' \
+  || fail "kubectl exec did not use WebSocket v5: $(k exec -v=6 "$POD" -- true 2>&1 | tail -3)"
+echo exit | script -qec "ip netns exec $NS kubectl exec -it $POD -- tty" /dev/null > "$WORK/tty.out"
+grep -q '^/dev/pts/' "$WORK/tty.out" || fail "kubectl exec -it: $(cat "$WORK/tty.out")"
 [ "$(echo piped | k exec -i "$POD" -- cat)" = piped ] || fail "kubectl exec -i"
 set +e; k exec "$POD" -- sh -c 'exit 3'; rc=$?; set -e
 [ $rc = 3 ] || fail "kubectl exec exit code: $rc"

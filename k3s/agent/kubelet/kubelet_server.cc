@@ -9,6 +9,7 @@
 #include "core/fs/files.h"
 #include "core/http/tunnel.h"
 #include "core/http/url.h"
+#include "k3s/agent/kubelet/exec.h"
 
 namespace k3s::agent::kubelet {
 namespace {
@@ -122,14 +123,22 @@ void serve_exec(Kubelet& kubelet, const std::string& cri_socket, const std::vect
   auto found = kubelet.find_container(p[0], p[1], p[2], false);
   if (!found) return text(w, 404, found.error().message() + "\n");
   if (!found->running) return text(w, 400, "container " + p[2] + " is not running\n");
+  ExecCommand command{.container_id = found->id,
+                      .stdin = first(q, "stdin") == "true" || first(q, "stdin") == "1",
+                      .stdout = first(q, "stdout") == "true" || first(q, "stdout") == "1",
+                      .stderr = first(q, "stderr") == "true" || first(q, "stderr") == "1",
+                      .tty = first(q, "tty") == "true" || first(q, "tty") == "1"};
+  for (const auto& [k, v] : q)
+    if (k == "command") command.cmd.push_back(v);
+  if (!websocket_exec_protocol(req).empty())
+    return serve_websocket_exec(req, w, command, cri_socket, "/run/k3s/exec");
   cri::v1::ExecRequest exec;
   exec.set_container_id(found->id);
-  for (const auto& [k, v] : q)
-    if (k == "command") exec.add_cmd(v);
-  exec.set_tty(first(q, "tty") == "true" || first(q, "tty") == "1");
-  exec.set_stdin(first(q, "stdin") == "true" || first(q, "stdin") == "1");
-  exec.set_stdout(first(q, "stdout") == "true" || first(q, "stdout") == "1");
-  exec.set_stderr(first(q, "stderr") == "true" || first(q, "stderr") == "1");
+  for (const auto& arg : command.cmd) exec.add_cmd(arg);
+  exec.set_tty(command.tty);
+  exec.set_stdin(command.stdin);
+  exec.set_stdout(command.stdout);
+  exec.set_stderr(command.stderr);
   core::grpc::Client cri(cri_socket);
   auto url = cri::call<cri::v1::ExecResponse>(cri, "RuntimeService/Exec", exec);
   if (!url) return text(w, 500, url.error().message() + "\n");

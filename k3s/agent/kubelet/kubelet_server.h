@@ -2,8 +2,8 @@
 // the API server, which reaches it with a client certificate of the cluster's client CA in
 // group system:masters: /containerLogs/<ns>/<pod>/<container> (follow, tailLines, previous,
 // timestamps, limitBytes, sinceSeconds, as kubectl logs asks), /exec/<ns>/<pod>/<container>
-// (upgraded through the CRI's streaming server, so kubectl exec works over WebSocket or SPDY)
-// and /healthz. Logs are read from the CRI's log files ("<time> <stream> <P|F> <text>" lines).
+// (WebSocket v5/v4 answered here (exec.h), SPDY through the CRI's streaming server) and
+// /healthz. Logs are read from the CRI's log files ("<time> <stream> <P|F> <text>" lines).
 #pragma once
 
 #include <cstdint>

@@ -34,13 +34,11 @@ TEST(FormatLogTest, TailLimitAndSince) {
   EXPECT_EQ(format_log(kLog, {.tail_lines = 0}, 0), "");
   EXPECT_EQ(format_log(kLog, {.tail_lines = 10}, 0), "first\npartial\nthird\n");
   EXPECT_EQ(format_log(kLog, {.limit_bytes = 8}, 0), "first\npa");
-  EXPECT_EQ(format_log(kLog, {.since_seconds = 1}, at("2026-11-27T08:00:02Z")),
-            "partial\nthird\n");
+  EXPECT_EQ(format_log(kLog, {.since_seconds = 1}, at("2026-11-27T08:00:02Z")), "partial\nthird\n");
 }
 
 TEST(FormatLogTest, UnfinishedPartialLineIsShownAsItIs) {
-  EXPECT_EQ(format_log("2026-11-27T08:00:00Z stdout P no newline yet\n", {}, 0),
-            "no newline yet");
+  EXPECT_EQ(format_log("2026-11-27T08:00:00Z stdout P no newline yet\n", {}, 0), "no newline yet");
 }
 
 }  // namespace
