@@ -141,6 +141,10 @@ std::vector<std::string> serving_names(const config::ServerConfig& config) {
     names.push_back(config.bind_address);
   }
   for (const auto& s : config.tls_san) names.push_back(s);
+  // The node's own addresses, so agents can reach the server by them.
+  for (const auto& ips : {config.agent.node_ip, config.agent.node_external_ip})
+    names.insert(names.end(), ips.begin(), ips.end());
+  if (config.agent.node_ip.empty()) names.push_back(node_ip());
   std::sort(names.begin(), names.end());
   names.erase(std::unique(names.begin(), names.end()), names.end());
   return names;

@@ -36,8 +36,9 @@ struct Pki {
   std::vector<std::string> reissued;  // leaf names written this start
 };
 
-// The SANs of the serving certificate: upstream's names, the node name, the addresses given,
-// and --tls-san.
+// The SANs of the serving certificate: upstream's names, the node name, the addresses given
+// (bind, advertise, node and external IPs; the detected node IP when none is given), and
+// --tls-san.
 std::vector<std::string> serving_names(const config::ServerConfig& config);
 
 core::Result<Pki> ensure_pki(const config::ServerConfig& config, int64_t now);
