@@ -412,7 +412,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     http::async_write_header(
         stream_, *serializer,
         [self = this->shared_from_this(), response, serializer, start](error_code ec, size_t) {
-          if (ec) return self->end_upgrade();
+          if (ec || !self->raw_) return self->end_upgrade();  // ended by stop() meanwhile
           start(self->raw_);
           if (self->buffer_.size() > 0) {  // sent right behind the request
             self->raw_->received(beast::buffers_to_string(self->buffer_.data()));
