@@ -171,7 +171,11 @@ kubelet::NodeContext node_context(const config::AgentConfig& config, const Joine
       .kubernetes_service_ip =
           server::nth_address(j.config.value("ServiceIPRange", "10.43.0.0/16"), 1).value_or("")};
   for (const auto& arg : config.kubelet_args) {
-    if (arg.starts_with("root-dir=")) node.kubelet_root = arg.substr(9);
+    if (arg.starts_with("root-dir=")) {
+      node.kubelet_root = arg.substr(9);
+    } else {
+      core::log::warn("--kubelet-arg {}: not supported by this kubelet, ignored", arg);
+    }
   }
   return node;
 }

@@ -212,6 +212,8 @@ HP=$(k get pod hp -o jsonpath='{.status.containerStatuses[0].containerID}')
 HP=${HP#containerd://}
 [ "$(cat /sys/fs/cgroup/memory/k8s.io/"$HP"/memory.limit_in_bytes)" = 67108864 ] || fail "memory limit"
 [ "$(cat /sys/fs/cgroup/cpu/k8s.io/"$HP"/cpu.cfs_quota_us)" = 50000 ] || fail "cpu limit"
+[ "$(k get pod hp -o jsonpath='{.status.qosClass}')" = Guaranteed ] || fail "QoS class of hp"
+[ "$(k get pods -l app=web -o jsonpath='{.items[0].status.qosClass}')" = BestEffort ] || fail "QoS class of web"
 
 # A liveness probe that starts failing restarts the container.
 cat > "$WORK/live.yaml" <<'YAML'

@@ -7,6 +7,7 @@
 #include "core/base/strings.h"
 #include "core/crypto/base64.h"
 #include "core/fs/files.h"
+#include "k3s/agent/kubelet/fields.h"
 #include "k3s/apiserver/admission.h"
 
 namespace k3s::agent::kubelet {
@@ -14,21 +15,6 @@ namespace {
 
 using json = nlohmann::json;
 using core::Errc;
-
-const json& field(const json& o, const char* key) {
-  static const json kEmpty = json::object();
-  auto it = o.find(key);
-  return it != o.end() && it->is_object() ? *it : kEmpty;
-}
-std::string str(const json& o, const char* key) {
-  auto it = o.find(key);
-  return it != o.end() && it->is_string() ? it->get<std::string>() : "";
-}
-const json& list(const json& o, const char* key) {
-  static const json kEmpty = json::array();
-  auto it = o.find(key);
-  return it != o.end() && it->is_array() ? *it : kEmpty;
-}
 
 std::map<std::string, std::string> string_map(const json& o) {
   std::map<std::string, std::string> out;
@@ -58,7 +44,7 @@ cri::v1::DNSConfig host_dns(const std::string& resolv_conf) {
 }
 
 cri::v1::DNSConfig pod_dns(const json& pod, const NodeContext& node) {
-  const json& spec = field(pod, "spec");
+  const json& spec = obj(pod, "spec");
   std::string policy = str(spec, "dnsPolicy");
   if (policy.empty()) policy = "ClusterFirst";
   bool host_network = spec.value("hostNetwork", false);
@@ -67,7 +53,7 @@ cri::v1::DNSConfig pod_dns(const json& pod, const NodeContext& node) {
       node.cluster_dns.empty()) {
     if (policy != "None") dns = host_dns(node.resolv_conf);
   } else if (policy != "None") {
-    std::string ns = str(field(pod, "metadata"), "namespace");
+    std::string ns = str(obj(pod, "metadata"), "namespace");
     dns.add_servers(node.cluster_dns);
     for (const auto& s :
          {ns + ".svc." + node.cluster_domain, "svc." + node.cluster_domain, node.cluster_domain})
@@ -76,12 +62,12 @@ cri::v1::DNSConfig pod_dns(const json& pod, const NodeContext& node) {
     for (const auto& s : host.searches()) dns.add_searches(s);
     dns.add_options("ndots:5");
   }
-  const json& extra = field(spec, "dnsConfig");
-  for (const auto& s : list(extra, "nameservers"))
+  const json& extra = obj(spec, "dnsConfig");
+  for (const auto& s : arr(extra, "nameservers"))
     if (s.is_string()) dns.add_servers(s.get<std::string>());
-  for (const auto& s : list(extra, "searches"))
+  for (const auto& s : arr(extra, "searches"))
     if (s.is_string()) dns.add_searches(s.get<std::string>());
-  for (const auto& o : list(extra, "options")) {
+  for (const auto& o : arr(extra, "options")) {
     std::string option = str(o, "name");
     if (!str(o, "value").empty()) option += ":" + str(o, "value");
     if (!option.empty()) dns.add_options(option);
@@ -102,11 +88,11 @@ cri::v1::NamespaceOption namespaces(const json& spec) {
 // The downward API's fieldRef.
 core::Result<std::string> field_ref(const json& pod, const std::string& path,
                                     const std::string& pod_ip, const NodeContext& node) {
-  const json& meta = field(pod, "metadata");
+  const json& meta = obj(pod, "metadata");
   auto keyed = [&](const char* prefix, const char* map) -> std::optional<std::string> {
     std::string p = std::string(prefix) + "['";
     if (!path.starts_with(p) || !path.ends_with("']")) return std::nullopt;
-    return string_map(field(meta, map))[path.substr(p.size(), path.size() - p.size() - 2)];
+    return string_map(obj(meta, map))[path.substr(p.size(), path.size() - p.size() - 2)];
   };
   if (auto v = keyed("metadata.labels", "labels")) return *v;
   if (auto v = keyed("metadata.annotations", "annotations")) return *v;
@@ -117,7 +103,7 @@ core::Result<std::string> field_ref(const json& pod, const std::string& path,
       {"spec.nodeName", {"spec", "nodeName"}},
       {"spec.serviceAccountName", {"spec", "serviceAccountName"}}};
   if (auto it = kFields.find(path); it != kFields.end())
-    return str(field(pod, it->second.first), it->second.second);
+    return str(obj(pod, it->second.first), it->second.second);
   if (path == "status.podIP" || path == "status.podIPs") return pod_ip;
   if (path == "status.hostIP" || path == "status.hostIPs") return node.node_ip;
   return core::failf(Errc::kInvalid, "unsupported fieldRef {}", path);
@@ -127,7 +113,7 @@ std::string resource_ref(const json& container, const json& ref) {
   std::string resource = str(ref, "resource");
   size_t dot = resource.find('.');
   if (dot == std::string::npos) return "0";
-  double value = quantity(field(field(container, "resources"), resource.substr(0, dot).c_str())
+  double value = quantity(obj(obj(container, "resources"), resource.substr(0, dot).c_str())
                               .value(resource.substr(dot + 1), json("0")));
   double divisor = ref.contains("divisor") ? quantity(ref["divisor"]) : 1;
   if (divisor <= 0) divisor = 1;
@@ -144,9 +130,9 @@ core::Result<std::optional<std::string>> key_ref(const ObjectGetter& get, const 
     return std::unexpected(o.error());
   }
   std::string key = str(ref, "key");
-  if (!secret && field(*o, "data").contains(key)) return str(field(*o, "data"), key.c_str());
-  if (secret && field(*o, "data").contains(key))
-    return K3A_TRY(core::base64_decode(str(field(*o, "data"), key.c_str())));
+  if (!secret && obj(*o, "data").contains(key)) return str(obj(*o, "data"), key.c_str());
+  if (secret && obj(*o, "data").contains(key))
+    return K3A_TRY(core::base64_decode(str(obj(*o, "data"), key.c_str())));
   if (optional) return std::nullopt;
   return core::failf(Errc::kNotFound, "couldn't find key {} in {} {}/{}", key,
                      secret ? "Secret" : "ConfigMap", ns, str(ref, "name"));
@@ -155,7 +141,7 @@ core::Result<std::optional<std::string>> key_ref(const ObjectGetter& get, const 
 core::Result<std::vector<std::pair<std::string, std::string>>> environment(
     const json& pod, const json& container, const std::string& pod_ip, const NodeContext& node,
     const ObjectGetter& get) {
-  std::string ns = str(field(pod, "metadata"), "namespace");
+  std::string ns = str(obj(pod, "metadata"), "namespace");
   std::vector<std::pair<std::string, std::string>> env;
   std::map<std::string, std::string> known;
   auto set = [&](const std::string& k, const std::string& v) {
@@ -179,32 +165,32 @@ core::Result<std::vector<std::pair<std::string, std::string>>> environment(
              {"KUBERNETES_PORT_443_TCP_ADDR", ip}})
       set(k, v);
   }
-  for (const auto& from : list(container, "envFrom")) {
+  for (const auto& from : arr(container, "envFrom")) {
     bool secret = from.contains("secretRef");
-    const json& ref = field(from, secret ? "secretRef" : "configMapRef");
+    const json& ref = obj(from, secret ? "secretRef" : "configMapRef");
     auto o = get(secret ? "secrets" : "configmaps", ns, str(ref, "name"));
     if (!o) {
       if (ref.value("optional", false) && o.error().code() == Errc::kNotFound) continue;
       return std::unexpected(o.error());
     }
-    for (const auto& [k, v] : string_map(field(*o, "data")))
+    for (const auto& [k, v] : string_map(obj(*o, "data")))
       set(str(from, "prefix") + k, secret ? core::base64_decode(v).value_or("") : v);
   }
-  for (const auto& e : list(container, "env")) {
+  for (const auto& e : arr(container, "env")) {
     std::string name = str(e, "name");
     if (!e.contains("valueFrom")) {
       set(name, expand_vars(str(e, "value"), known));
       continue;
     }
-    const json& from = field(e, "valueFrom");
+    const json& from = obj(e, "valueFrom");
     if (from.contains("fieldRef")) {
-      set(name, K3A_TRY(field_ref(pod, str(field(from, "fieldRef"), "fieldPath"), pod_ip, node)));
+      set(name, K3A_TRY(field_ref(pod, str(obj(from, "fieldRef"), "fieldPath"), pod_ip, node)));
     } else if (from.contains("resourceFieldRef")) {
-      set(name, resource_ref(container, field(from, "resourceFieldRef")));
+      set(name, resource_ref(container, obj(from, "resourceFieldRef")));
     } else {
       bool secret = from.contains("secretKeyRef");
-      auto v = K3A_TRY(
-          key_ref(get, ns, field(from, secret ? "secretKeyRef" : "configMapKeyRef"), secret));
+      auto v =
+          K3A_TRY(key_ref(get, ns, obj(from, secret ? "secretKeyRef" : "configMapKeyRef"), secret));
       if (v) set(name, *v);
     }
   }
@@ -216,7 +202,7 @@ core::Result<void> add_mounts(cri::v1::ContainerConfig& c, const json& pod, cons
                               const std::map<std::string, std::string>& volumes,
                               const std::map<std::string, std::string>& env) {
   std::set<std::string> paths;
-  for (const auto& m : list(container, "volumeMounts")) {
+  for (const auto& m : arr(container, "volumeMounts")) {
     std::string name = str(m, "name");
     auto it = volumes.find(name);
     if (it == volumes.end())
@@ -244,7 +230,7 @@ core::Result<void> add_mounts(cri::v1::ContainerConfig& c, const json& pod, cons
     paths.insert(str(m, "mountPath"));
   }
   std::string dir = pod_dir(pod, node);
-  if (!field(pod, "spec").value("hostNetwork", false) && !paths.count("/etc/hosts") &&
+  if (!obj(pod, "spec").value("hostNetwork", false) && !paths.count("/etc/hosts") &&
       core::path_exists(dir + "/etc-hosts")) {
     cri::v1::Mount* hosts = c.add_mounts();
     hosts->set_container_path("/etc/hosts");
@@ -265,24 +251,24 @@ core::Result<void> add_mounts(cri::v1::ContainerConfig& c, const json& pod, cons
 }
 
 void add_linux(cri::v1::ContainerConfig& c, const json& pod, const json& container) {
-  const json& spec = field(pod, "spec");
+  const json& spec = obj(pod, "spec");
   cri::v1::LinuxContainerConfig* linux = c.mutable_linux();
-  const json& resources = field(container, "resources");
+  const json& resources = obj(container, "resources");
   cri::v1::LinuxContainerResources* r = linux->mutable_resources();
-  double cpu_request = quantity(field(resources, "requests").value("cpu", json("0")));
-  double cpu_limit = quantity(field(resources, "limits").value("cpu", json("0")));
+  double cpu_request = quantity(obj(resources, "requests").value("cpu", json("0")));
+  double cpu_limit = quantity(obj(resources, "limits").value("cpu", json("0")));
   if (cpu_request == 0) cpu_request = cpu_limit;
   r->set_cpu_shares(std::max<int64_t>(2, static_cast<int64_t>(cpu_request * 1024)));
   if (cpu_limit > 0) {
     r->set_cpu_period(100000);
     r->set_cpu_quota(std::max<int64_t>(1000, static_cast<int64_t>(cpu_limit * 100000)));
   }
-  double memory = quantity(field(resources, "limits").value("memory", json("0")));
+  double memory = quantity(obj(resources, "limits").value("memory", json("0")));
   if (memory > 0) r->set_memory_limit_in_bytes(static_cast<int64_t>(memory));
   cri::v1::LinuxContainerSecurityContext* sc = linux->mutable_security_context();
   *sc->mutable_namespace_options() = namespaces(spec);
-  const json& pod_sc = field(spec, "securityContext");
-  const json& own = field(container, "securityContext");
+  const json& pod_sc = obj(spec, "securityContext");
+  const json& own = obj(container, "securityContext");
   auto pick = [&](const char* key) -> const json* {
     if (own.contains(key)) return &own[key];
     if (pod_sc.contains(key)) return &pod_sc[key];
@@ -292,15 +278,15 @@ void add_linux(cri::v1::ContainerConfig& c, const json& pod, const json& contain
     sc->mutable_run_as_user()->set_value(u->get<int64_t>());
   if (const json* g = pick("runAsGroup"); g && g->is_number_integer())
     sc->mutable_run_as_group()->set_value(g->get<int64_t>());
-  for (const auto& g : list(pod_sc, "supplementalGroups"))
+  for (const auto& g : arr(pod_sc, "supplementalGroups"))
     if (g.is_number_integer()) sc->add_supplemental_groups(g.get<int64_t>());
   sc->set_privileged(own.value("privileged", false));
   sc->set_readonly_rootfs(own.value("readOnlyRootFilesystem", false));
   if (own.contains("allowPrivilegeEscalation"))
     sc->set_no_new_privs(!own.value("allowPrivilegeEscalation", true));
-  for (const auto& cap : list(field(own, "capabilities"), "add"))
+  for (const auto& cap : arr(obj(own, "capabilities"), "add"))
     if (cap.is_string()) sc->mutable_capabilities()->add_add_capabilities(cap.get<std::string>());
-  for (const auto& cap : list(field(own, "capabilities"), "drop"))
+  for (const auto& cap : arr(obj(own, "capabilities"), "drop"))
     if (cap.is_string()) sc->mutable_capabilities()->add_drop_capabilities(cap.get<std::string>());
 }
 
@@ -338,19 +324,19 @@ std::string expand_vars(const std::string& text, const std::map<std::string, std
 }
 
 std::string pod_dir(const json& pod, const NodeContext& node) {
-  return node.kubelet_root + "/pods/" + str(field(pod, "metadata"), "uid");
+  return node.kubelet_root + "/pods/" + str(obj(pod, "metadata"), "uid");
 }
 
 std::string pod_log_dir(const json& pod, const NodeContext& node) {
-  const json& meta = field(pod, "metadata");
+  const json& meta = obj(pod, "metadata");
   return node.log_root + "/" + str(meta, "namespace") + "_" + str(meta, "name") + "_" +
          str(meta, "uid");
 }
 
 cri::v1::PodSandboxConfig sandbox_config(const json& pod, uint32_t attempt,
                                          const NodeContext& node) {
-  const json& meta = field(pod, "metadata");
-  const json& spec = field(pod, "spec");
+  const json& meta = obj(pod, "metadata");
+  const json& spec = obj(pod, "spec");
   cri::v1::PodSandboxConfig c;
   c.mutable_metadata()->set_name(str(meta, "name"));
   c.mutable_metadata()->set_namespace_(str(meta, "namespace"));
@@ -362,8 +348,8 @@ cri::v1::PodSandboxConfig sandbox_config(const json& pod, uint32_t attempt,
   c.set_log_directory(pod_log_dir(pod, node));
   *c.mutable_dns_config() = pod_dns(pod, node);
   for (const char* group : {"initContainers", "containers"}) {
-    for (const auto& container : list(spec, group)) {
-      for (const auto& p : list(container, "ports")) {
+    for (const auto& container : arr(spec, group)) {
+      for (const auto& p : arr(container, "ports")) {
         if (!p.contains("hostPort")) continue;
         cri::v1::PortMapping* m = c.add_port_mappings();
         std::string protocol = str(p, "protocol");
@@ -376,21 +362,20 @@ cri::v1::PodSandboxConfig sandbox_config(const json& pod, uint32_t attempt,
       }
     }
   }
-  for (const auto& [k, v] : string_map(field(meta, "labels"))) (*c.mutable_labels())[k] = v;
+  for (const auto& [k, v] : string_map(obj(meta, "labels"))) (*c.mutable_labels())[k] = v;
   (*c.mutable_labels())[kPodNameLabel] = str(meta, "name");
   (*c.mutable_labels())[kPodNamespaceLabel] = str(meta, "namespace");
   (*c.mutable_labels())[kPodUidLabel] = str(meta, "uid");
-  for (const auto& [k, v] : string_map(field(meta, "annotations")))
-    (*c.mutable_annotations())[k] = v;
+  for (const auto& [k, v] : string_map(obj(meta, "annotations"))) (*c.mutable_annotations())[k] = v;
   cri::v1::LinuxPodSandboxConfig* linux = c.mutable_linux();
   *linux->mutable_security_context()->mutable_namespace_options() = namespaces(spec);
-  const json& sc = field(spec, "securityContext");
-  for (const auto& s : list(sc, "sysctls"))
+  const json& sc = obj(spec, "securityContext");
+  for (const auto& s : arr(sc, "sysctls"))
     (*linux->mutable_sysctls())[str(s, "name")] = str(s, "value");
   bool privileged = false;
   for (const char* group : {"initContainers", "containers"})
-    for (const auto& container : list(spec, group))
-      privileged |= field(container, "securityContext").value("privileged", false);
+    for (const auto& container : arr(spec, group))
+      privileged |= obj(container, "securityContext").value("privileged", false);
   linux->mutable_security_context()->set_privileged(privileged);
   return c;
 }
@@ -399,7 +384,7 @@ core::Result<cri::v1::ContainerConfig> container_config(
     const json& pod, const json& container, uint32_t attempt, const std::string& pod_ip,
     const NodeContext& node, const ObjectGetter& get,
     const std::map<std::string, std::string>& volumes) {
-  const json& meta = field(pod, "metadata");
+  const json& meta = obj(pod, "metadata");
   std::string name = str(container, "name");
   cri::v1::ContainerConfig c;
   c.mutable_metadata()->set_name(name);
@@ -412,9 +397,9 @@ core::Result<cri::v1::ContainerConfig> container_config(
     kv->set_key(k);
     kv->set_value(v);
   }
-  for (const auto& a : list(container, "command"))
+  for (const auto& a : arr(container, "command"))
     if (a.is_string()) c.add_command(expand_vars(a.get<std::string>(), vars));
-  for (const auto& a : list(container, "args"))
+  for (const auto& a : arr(container, "args"))
     if (a.is_string()) c.add_args(expand_vars(a.get<std::string>(), vars));
   c.set_working_dir(str(container, "workingDir"));
   c.set_log_path(name + "/" + std::to_string(attempt) + ".log");

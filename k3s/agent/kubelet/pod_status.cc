@@ -3,6 +3,7 @@
 #include <ctime>
 
 #include "core/base/time.h"
+#include "k3s/agent/kubelet/fields.h"
 #include "k3s/agent/kubelet/pod_sync.h"
 
 namespace k3s::agent::kubelet {
@@ -12,17 +13,6 @@ using json = nlohmann::json;
 
 std::string rfc3339(int64_t nanos) {
   return core::format_rfc3339(static_cast<int64_t>(nanos / 1000000000));
-}
-
-const json& obj(const json& o, const char* key) {
-  static const json kEmpty = json::object();
-  auto it = o.find(key);
-  return it != o.end() && it->is_object() ? *it : kEmpty;
-}
-const json& arr(const json& o, const char* key) {
-  static const json kEmpty = json::array();
-  auto it = o.find(key);
-  return it != o.end() && it->is_array() ? *it : kEmpty;
 }
 
 json terminated(const cri::v1::ContainerStatus& c) {
@@ -103,6 +93,25 @@ std::string phase(const json& pod, const json& init, const json& app) {
   return "Pending";
 }
 
+// Guaranteed when every container limits cpu and memory with requests equal to the limits,
+// BestEffort when none asks for anything, Burstable otherwise.
+std::string qos_class(const json& spec) {
+  bool any = false, guaranteed = true;
+  for (const char* group : {"initContainers", "containers"}) {
+    for (const auto& c : arr(spec, group)) {
+      const json& limits = obj(obj(c, "resources"), "limits");
+      const json& requests = obj(obj(c, "resources"), "requests");
+      any |= !limits.empty() || !requests.empty();
+      for (const char* r : {"cpu", "memory"}) {
+        if (!limits.contains(r) ||
+            (requests.contains(r) && quantity(requests[r]) != quantity(limits[r])))
+          guaranteed = false;
+      }
+    }
+  }
+  return !any ? "BestEffort" : guaranteed ? "Guaranteed" : "Burstable";
+}
+
 }  // namespace
 
 json pod_status(const json& pod, const RuntimePod& rt, const PodMemory& mem,
@@ -143,7 +152,7 @@ json pod_status(const json& pod, const RuntimePod& rt, const PodMemory& mem,
                  {"hostIP", node.node_ip},
                  {"hostIPs", {{{"ip", node.node_ip}}}},
                  {"containerStatuses", app},
-                 {"qosClass", old.value("qosClass", "BestEffort")},
+                 {"qosClass", qos_class(spec)},
                  {"startTime", old.value("startTime", core::format_rfc3339(std::time(nullptr)))}};
   if (!init.empty()) status["initContainerStatuses"] = init;
   if (!mem.pod_ip.empty()) {

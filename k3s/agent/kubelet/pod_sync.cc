@@ -5,7 +5,7 @@
 
 #include "core/base/log.h"
 #include "core/fs/files.h"
-#include "k3s/agent/kubelet/probes.h"
+#include "k3s/agent/kubelet/fields.h"
 #include "k3s/agent/kubelet/volumes.h"
 
 namespace k3s::agent::kubelet {
@@ -16,35 +16,10 @@ using core::Errc;
 constexpr auto kResync = std::chrono::seconds(10);
 constexpr auto kVolumeRefresh = std::chrono::seconds(60);
 
-std::string str(const json& o, const char* key) {
-  auto it = o.find(key);
-  return it != o.end() && it->is_string() ? it->get<std::string>() : "";
-}
-const json& obj(const json& o, const char* key) {
-  static const json kEmpty = json::object();
-  auto it = o.find(key);
-  return it != o.end() && it->is_object() ? *it : kEmpty;
-}
-const json& arr(const json& o, const char* key) {
-  static const json kEmpty = json::array();
-  auto it = o.find(key);
-  return it != o.end() && it->is_array() ? *it : kEmpty;
-}
-
 bool terminal(const json& pod) {
   std::string phase = str(obj(pod, "status"), "phase");
   return phase == "Succeeded" || phase == "Failed";
 }
-
-bool should_restart(const json& pod, const cri::v1::ContainerStatus& c) {
-  std::string policy = str(obj(pod, "spec"), "restartPolicy");
-  if (policy == "Never") return false;
-  if (policy == "OnFailure") return c.exit_code() != 0;
-  return true;
-}
-
-// Seconds since the epoch of a CRI timestamp (nanoseconds).
-int64_t seconds_of(int64_t nanos) { return nanos / 1000000000; }
 
 }  // namespace
 
@@ -277,189 +252,6 @@ core::Result<void> PodSyncer::ensure_sandbox(const json& pod, RuntimePod& rt, Po
   rt.sandboxes.back().set_state(cri::v1::SANDBOX_READY);
   rt.sandboxes.back().set_created_at(s.status().created_at());
   return {};
-}
-
-core::Result<void> PodSyncer::ensure_image(const json& container) {
-  std::string image = str(container, "image");
-  std::string policy = str(container, "imagePullPolicy");
-  cri::v1::ImageStatusRequest status;
-  status.mutable_image()->set_image(image);
-  auto have =
-      K3A_TRY(cri::call<cri::v1::ImageStatusResponse>(cri_, "ImageService/ImageStatus", status));
-  bool present = !have.image().id().empty();
-  if (present && policy != "Always") return {};
-  if (!present && policy == "Never")
-    return core::failf(Errc::kNotFound,
-                       "Container image \"{}\" is not present with pull policy of Never", image);
-  cri::v1::PullImageRequest pull;
-  pull.mutable_image()->set_image(image);
-  core::grpc::Client puller(cri_socket_, std::chrono::minutes(10));
-  auto pulled = cri::call<cri::v1::PullImageResponse>(puller, "ImageService/PullImage", pull);
-  if (!pulled)
-    return core::failf(Errc::kUnavailable, "Failed to pull image \"{}\": {}", image,
-                       pulled.error().message());
-  return {};
-}
-
-bool PodSyncer::start(const json& pod, const json& container, uint32_t attempt, PodMemory& mem) {
-  std::string name = str(container, "name");
-  auto fail = [&](const char* reason, const core::Error& e) {
-    mem.waiting[name] = {reason, e.message()};
-    core::log::warn("pod {}/{} container {}: {}: {}", str(obj(pod, "metadata"), "namespace"),
-                    str(obj(pod, "metadata"), "name"), name, reason, e.message());
-    return false;
-  };
-  if (auto image = ensure_image(container); !image) {
-    if (image.error().code() == Errc::kNotFound) return fail("ErrImageNeverPull", image.error());
-    return fail(mem.waiting[name].first == "ErrImagePull" ? "ImagePullBackOff" : "ErrImagePull",
-                image.error());
-  }
-  ObjectGetter get = [this](const std::string& r, const std::string& ns, const std::string& n) {
-    return get_object(r, ns, n);
-  };
-  auto config = container_config(pod, container, attempt, mem.pod_ip, node_, get, mem.volumes);
-  if (!config) return fail("CreateContainerConfigError", config.error());
-  cri::v1::CreateContainerRequest create;
-  create.set_pod_sandbox_id(mem.sandbox_id);
-  *create.mutable_config() = *config;
-  *create.mutable_sandbox_config() = sandbox_config(pod, 0, node_);
-  auto made =
-      cri::call<cri::v1::CreateContainerResponse>(cri_, "RuntimeService/CreateContainer", create);
-  if (!made) return fail("CreateContainerError", made.error());
-  cri::v1::StartContainerRequest run;
-  run.set_container_id(made->container_id());
-  auto started =
-      cri::call<cri::v1::StartContainerResponse>(cri_, "RuntimeService/StartContainer", run);
-  if (!started) return fail("RunContainerError", started.error());
-  mem.waiting.erase(name);
-  return true;
-}
-
-Clock::duration PodSyncer::run(const json& pod, RuntimePod& rt, PodMemory& mem) {
-  Clock::time_point next = Clock::now() + kResync;
-  if (auto sandbox = ensure_sandbox(pod, rt, mem); !sandbox) {
-    for (const char* group : {"initContainers", "containers"})
-      for (const auto& c : arr(obj(pod, "spec"), group))
-        mem.waiting[str(c, "name")] = {"ContainerCreating", sandbox.error().message()};
-    core::log::warn("pod {}/{}: sandbox: {}", str(obj(pod, "metadata"), "namespace"),
-                    str(obj(pod, "metadata"), "name"), sandbox.error().message());
-    write_status(pod, rt, mem);
-    return std::chrono::seconds(5);
-  }
-  // One container instance to start or restart, if its backoff allows: started when true.
-  auto launch = [&](const json& c, const cri::v1::ContainerStatus* last) {
-    uint32_t attempt = last ? last->metadata().attempt() + 1 : 0;
-    if (last) {
-      auto wait = restart_backoff(attempt - 1) -
-                  std::chrono::seconds(std::time(nullptr) - seconds_of(last->finished_at()));
-      if (wait > std::chrono::seconds(0)) {
-        mem.waiting[str(c, "name")] = {
-            "CrashLoopBackOff", "back-off " + std::to_string(restart_backoff(attempt - 1).count()) +
-                                    "s restarting failed container=" + str(c, "name") +
-                                    " pod=" + str(obj(pod, "metadata"), "name")};
-        next = std::min(next, Clock::now() + wait);
-        return false;
-      }
-    }
-    if (start(pod, c, attempt, mem)) return true;
-    next = std::min(next, Clock::now() + std::chrono::seconds(5));
-    return false;
-  };
-  bool initialized = true;
-  for (const auto& c : arr(obj(pod, "spec"), "initContainers")) {
-    const cri::v1::ContainerStatus* last = rt.latest(str(c, "name"));
-    if (last && last->state() == cri::v1::CONTAINER_EXITED && last->exit_code() == 0) continue;
-    initialized = false;
-    if (last && last->state() != cri::v1::CONTAINER_EXITED) break;         // still running
-    if (last && str(obj(pod, "spec"), "restartPolicy") == "Never") break;  // the pod failed
-    if (launch(c, last)) next = Clock::now() + std::chrono::seconds(1);
-    break;
-  }
-  if (initialized) {
-    for (const auto& c : arr(obj(pod, "spec"), "containers")) {
-      const cri::v1::ContainerStatus* last = rt.latest(str(c, "name"));
-      if (last && last->state() == cri::v1::CONTAINER_RUNNING) {
-        if (!probe(pod, c, *last, mem, next)) {
-          cri::v1::StopContainerRequest stop;
-          stop.set_container_id(last->id());
-          stop.set_timeout(obj(pod, "spec").value("terminationGracePeriodSeconds", 30));
-          core::grpc::Client stopper(cri_socket_, std::chrono::seconds(stop.timeout() + 30));
-          (void)cri::call<cri::v1::StopContainerResponse>(stopper, "RuntimeService/StopContainer",
-                                                          stop);
-          next = Clock::now();
-        }
-        continue;
-      }
-      if (last && last->state() == cri::v1::CONTAINER_EXITED && !should_restart(pod, *last))
-        continue;
-      if (last && last->state() == cri::v1::CONTAINER_CREATED) {
-        cri::v1::RemoveContainerRequest remove;
-        remove.set_container_id(last->id());
-        (void)cri::call<cri::v1::RemoveContainerResponse>(cri_, "RuntimeService/RemoveContainer",
-                                                          remove);
-      }
-      if (launch(c, last)) next = std::min(next, Clock::now() + std::chrono::seconds(1));
-    }
-  }
-  // Dead instances beyond the newest two of each container are removed.
-  std::map<std::string, int> seen;
-  for (auto it = rt.containers.rbegin(); it != rt.containers.rend(); ++it) {
-    if (++seen[it->metadata().name()] <= 2 || it->state() != cri::v1::CONTAINER_EXITED) continue;
-    cri::v1::RemoveContainerRequest remove;
-    remove.set_container_id(it->id());
-    (void)cri::call<cri::v1::RemoveContainerResponse>(cri_, "RuntimeService/RemoveContainer",
-                                                      remove);
-  }
-  if (auto fresh = observe(str(obj(pod, "metadata"), "uid"))) rt = std::move(*fresh);
-  write_status(pod, rt, mem);
-  return std::max<Clock::duration>(next - Clock::now(), std::chrono::milliseconds(100));
-}
-
-bool PodSyncer::probe(const json& pod, const json& container,
-                      const cri::v1::ContainerStatus& status, PodMemory& mem,
-                      Clock::time_point& next) {
-  bool alive = true;
-  std::string name = str(container, "name");
-  bool started = true;
-  for (const char* kind : {"startupProbe", "livenessProbe", "readinessProbe"}) {
-    if (!container.contains(kind)) continue;
-    ProbeState& p = mem.probes[name + "/" + kind];
-    if (p.container_id != status.id()) p = ProbeState{.container_id = status.id()};
-    bool startup = std::string(kind) == "startupProbe";
-    if (!startup && !started) continue;
-    if (startup && p.ok) continue;
-    const json& spec = container[kind];
-    auto now = Clock::now();
-    if (p.next == Clock::time_point{}) {
-      int64_t age = std::time(nullptr) - seconds_of(status.started_at());
-      p.next = now + std::chrono::seconds(
-                         std::max<int64_t>(0, spec.value("initialDelaySeconds", 0) - age));
-    }
-    if (now >= p.next) {
-      bool success = run_probe(cri_, spec, container, status.id(), mem.pod_ip);
-      if (!success && p.failures == 0)
-        core::log::info("pod {}/{} container {}: {} failed", str(obj(pod, "metadata"), "namespace"),
-                        str(obj(pod, "metadata"), "name"), name, kind);
-      p.successes = success ? p.successes + 1 : 0;
-      p.failures = success ? 0 : p.failures + 1;
-      if (success && p.successes >= spec.value("successThreshold", 1)) p.ok = true;
-      if (!success && p.failures >= spec.value("failureThreshold", 3)) {
-        p.ok = false;
-        if (std::string(kind) != "readinessProbe") alive = false;
-      }
-      p.next = now + std::chrono::seconds(std::max(1, spec.value("periodSeconds", 10)));
-    }
-    next = std::min(next, p.next);
-    if (startup) started = p.ok;
-  }
-  if (!alive) {
-    core::log::info("pod {}/{} container {} failed its probe and will be restarted",
-                    str(obj(pod, "metadata"), "namespace"), str(obj(pod, "metadata"), "name"),
-                    name);
-    mem.probes.erase(name + "/livenessProbe");
-    mem.probes.erase(name + "/startupProbe");
-  }
-  return alive;
 }
 
 void PodSyncer::write_status(const json& pod, const RuntimePod& rt, PodMemory& mem) {

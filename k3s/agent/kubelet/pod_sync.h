@@ -1,7 +1,8 @@
 // One pod's reconciliation against the runtime, as the kubelet's pod worker does it: the
 // runtime's view of the pod (its sandboxes and containers, found by the pod's uid label), the
 // kubelet's memory of it between syncs (why a container waits, probe states, the prepared
-// volumes), and sync(), which moves the runtime toward the pod's spec and writes the status.
+// volumes), and sync(), which moves the runtime toward the pod's spec and writes the status
+// (pod_sync.cc: sandboxes, deletion, status; pod_run.cc: containers, restarts, probes).
 // A PodSyncer belongs to one worker thread; the shared state is locked inside.
 #pragma once
 

@@ -14,6 +14,7 @@
 #include "core/crypto/base64.h"
 #include "core/crypto/x509.h"
 #include "core/fs/files.h"
+#include "k3s/agent/kubelet/fields.h"
 
 namespace k3s::agent::kubelet {
 namespace {
@@ -21,21 +22,6 @@ namespace {
 using json = nlohmann::json;
 using core::Errc;
 namespace fs = std::filesystem;
-
-std::string str(const json& o, const char* key) {
-  auto it = o.find(key);
-  return it != o.end() && it->is_string() ? it->get<std::string>() : "";
-}
-const json& obj(const json& o, const char* key) {
-  static const json kEmpty = json::object();
-  auto it = o.find(key);
-  return it != o.end() && it->is_object() ? *it : kEmpty;
-}
-const json& arr(const json& o, const char* key) {
-  static const json kEmpty = json::array();
-  auto it = o.find(key);
-  return it != o.end() && it->is_array() ? *it : kEmpty;
-}
 
 bool safe_relative(const std::string& p) {
   if (p.empty() || p.starts_with("/") || p.starts_with("..")) return false;
