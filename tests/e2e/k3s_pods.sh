@@ -66,6 +66,9 @@ k get node node-1 -o jsonpath='{.metadata.labels}' | grep -q '"node-role.kuberne
 ctr_node() { ctr -a "$WORK/node/run-k3s/containerd/containerd.sock" -n k8s.io "$@"; }
 ctr_node images ls | grep -q 'mirror.test/listed:1 .*io.cri-containerd.pinned=pinned' \
   || fail "the listed image was not pulled and pinned: $(ctr_node images ls; grep list.txt "$WORK/server.log")"
+# `k3s ctr` finds the agent's containerd by itself.
+nsenter --mount="$WORK/node/ns/mnt" --net=/run/netns/"$NS" "$BIN/k3s" ctr -n k8s.io images ls -q \
+  | grep -qx registry.local/web:1 || fail "k3s ctr does not reach the agent's containerd"
 CIDR=$(k get node node-1 -o jsonpath='{.spec.podCIDR}')
 [[ $CIDR == 10.42.*.0/24 ]] || fail "pod CIDR: $CIDR"
 
@@ -210,8 +213,13 @@ expect_ok k wait --for=condition=Ready pod/hp --timeout=60s
   || fail "hostPort 18080 does not reach the pod"
 HP=$(k get pod hp -o jsonpath='{.status.containerStatuses[0].containerID}')
 HP=${HP#containerd://}
-[ "$(cat /sys/fs/cgroup/memory/k8s.io/"$HP"/memory.limit_in_bytes)" = 67108864 ] || fail "memory limit"
-[ "$(cat /sys/fs/cgroup/cpu/k8s.io/"$HP"/cpu.cfs_quota_us)" = 50000 ] || fail "cpu limit"
+if [ -d /sys/fs/cgroup/memory ]; then  # cgroup v1
+  [ "$(cat /sys/fs/cgroup/memory/k8s.io/"$HP"/memory.limit_in_bytes)" = 67108864 ] || fail "memory limit"
+  [ "$(cat /sys/fs/cgroup/cpu/k8s.io/"$HP"/cpu.cfs_quota_us)" = 50000 ] || fail "cpu limit"
+else
+  [ "$(cat /sys/fs/cgroup/k8s.io/"$HP"/memory.max)" = 67108864 ] || fail "memory limit"
+  [ "$(cut -d' ' -f1 /sys/fs/cgroup/k8s.io/"$HP"/cpu.max)" = 50000 ] || fail "cpu limit"
+fi
 [ "$(k get pod hp -o jsonpath='{.status.qosClass}')" = Guaranteed ] || fail "QoS class of hp"
 [ "$(k get pods -l app=web -o jsonpath='{.items[0].status.qosClass}')" = BestEffort ] || fail "QoS class of web"
 
