@@ -40,5 +40,6 @@ void register_bundle_commands(CLI::App& app, Runner& runner);
 void register_bundle_create(CLI::App* bundle, Runner& runner);
 void register_images_commands(CLI::App& app, Runner& runner);
 void register_install_commands(CLI::App& app, Runner& runner);
+void register_mirror_commands(CLI::App& app, Runner& runner);
 
 }  // namespace cli

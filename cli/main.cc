@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   cli::register_bundle_commands(app, runner);
   cli::register_images_commands(app, runner);
   cli::register_install_commands(app, runner);
+  cli::register_mirror_commands(app, runner);
   // Words after `--` are handed to the command untouched (install passes them to k3s).
   for (int i = 1; i < argc; ++i) {
     if (std::string_view(argv[i]) == "--") {

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# `k3s-airgap mirror add` and `mirror serve` on 127.0.0.1: two signed bundles added (their
+# shared blobs stored once, an unsigned or tampered bundle refused with nothing added), then the
+# requests install.sh, the China mirror's script and upgrade tooling make, answered as upstream
+# answers them (paths, redirects, bodies, hashes), Range and ETag, and the registry checked with
+# skopeo (inspect, and a copy whose blobs are verified).
+BIN=${BIN:?}
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/install_lib.sh"
+B=$WORK/bundles
+make_bundle "$B" 3 '#!/bin/sh
+echo k3s v3'
+make_bundle "$B" 4 '#!/bin/sh
+echo k3s v4'
+M=$WORK/mirror
+
+# Refusals: no trusted key; a tampered copy.
+expect_ok "$K3A" key generate --out "$WORK/other"
+expect_fail 'signature' "$K3A" mirror add "$B/v3.tar.zst" --root "$M" --trust "$WORK/other/bundle.pub"
+cp "$B/v3.tar.zst" "$WORK/bad.tar.zst"
+printf 'x' | dd of="$WORK/bad.tar.zst" bs=1 seek=$(( $(stat -c %s "$WORK/bad.tar.zst") / 2 )) conv=notrunc 2>/dev/null
+expect_fail 'k3s-airgap' "$K3A" mirror add "$WORK/bad.tar.zst" --root "$M" --trust "$B/keys/bundle.pub"
+[ ! -e "$M/index.json" ] || fail "a refused bundle changed the index"
+
+expect_ok "$K3A" mirror add "$B/v3.tar.zst" --root "$M" --trust "$B/keys/bundle.pub" -o json
+python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['version']=='v1.32.3+k3s1' and r['images']>=1 and 'stable' in r['channels'], r" "$WORK/last.out" \
+  || fail "add v3: $(cat "$WORK/last.out")"
+expect_ok "$K3A" mirror add "$B/v4.tar.zst" --root "$M" --trust "$B/keys/bundle.pub" -o json
+stored=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['files_stored'])" "$WORK/last.out")
+files=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['files'])" "$WORK/last.out")
+[ "$stored" -lt "$files" ] || fail "the second bundle shared nothing: $stored of $files stored"
+expect_ok "$K3A" mirror add "$B/v3.tar.zst" --root "$M" --trust "$B/keys/bundle.pub" -o json
+python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['channels']==[] and r['files_stored']==0, r" "$WORK/last.out" \
+  || fail "an older bundle again: $(cat "$WORK/last.out")"
+
+PORT=$(free_port)
+"$K3A" mirror serve --root "$M" --addr "127.0.0.1:$PORT" > "$WORK/mirror.log" 2>&1 &
+MIRROR=$!
+CLEANUP=("kill $MIRROR 2>/dev/null; wait $MIRROR 2>/dev/null" "${CLEANUP[@]}")
+U=http://127.0.0.1:$PORT
+for _ in $(seq 100); do curl -sf "$U/v2/" > /dev/null && break; sleep 0.05; done
+
+# The channel server: JSON listing, and a redirect to the release tag (what install.sh reads).
+curl -sf "$U/v1-release/channels" | python3 -c "
+import json,sys; d=json.load(sys.stdin); c={x['id']:x['latest'] for x in d['data']}
+assert c['stable']=='v1.32.4+k3s1' and c['v1.32']=='v1.32.4+k3s1', c" || fail "channels JSON"
+[ "$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$U/v1-release/channels/stable")" = \
+  "302 $U/k3s-io/k3s/releases/tag/v1.32.4+k3s1" ] || fail "channel redirect"
+[ "$(curl -sL -o /dev/null -w '%{url_effective}' "$U/v1-release/channels/stable" | sed 's|.*/||')" = v1.32.4+k3s1 ] \
+  || fail "install.sh's way of reading the channel"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$U/v1-release/channels/nope")" = 404 ] || fail "unknown channel"
+
+# Release assets by GitHub's and the China mirror's paths, with the hash install.sh checks.
+curl -sf "$U/k3s-io/k3s/releases/download/v1.32.3%2Bk3s1/k3s" -o "$WORK/k3s-v3"
+grep -q 'echo k3s v3' "$WORK/k3s-v3" || fail "k3s of v3"
+curl -sf "$U/k3s-io/k3s/releases/download/v1.32.4+k3s1/sha256sum-amd64.txt" -o "$WORK/sums"
+want=$(awk '$2 == "k3s" {print $1}' "$WORK/sums")
+[ "$(curl -sf "$U/k3s/v1.32.4-k3s1/k3s" | sha256sum | cut -d' ' -f1)" = "$want" ] || fail "cn path or hash"
+[ "$(curl -sf "$U/k3s/channels/stable")" = v1.32.4+k3s1 ] || fail "cn channel body"
+curl -sf "$U/k3s/k3s-install.sh" | head -1 | grep -q '^#!/bin/sh' || fail "k3s-install.sh"
+curl -sf "$U/install.sh" -o /dev/null || fail "install.sh"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$U/k3s-io/k3s/releases/download/v9.9.9+k3s1/k3s")" = 404 ] || fail "unknown release"
+
+# Range and ETag on an image archive.
+A=$U/k3s-io/k3s/releases/download/v1.32.4+k3s1/k3s-airgap-images-amd64.tar
+[ "$(curl -sf -r 0-99 "$A" | wc -c)" = 100 ] || fail "Range"
+etag=$(curl -sfI "$A" | tr -d '\r' | awk -F': ' 'tolower($1) == "etag" {print $2}')
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$A")" = 304 ] || fail "ETag"
+
+# The registry, read by skopeo.
+expect_ok skopeo inspect --tls-verify=false "docker://127.0.0.1:$PORT/rancher/mirrored-pause:3.6"
+grep -q '"Architecture": "amd64"' "$WORK/last.out" || fail "skopeo inspect: $(cat "$WORK/last.out")"
+expect_ok skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$PORT/rancher/mirrored-pause:3.6" \
+  "dir:$WORK/copied"
+for f in "$WORK"/copied/[0-9a-f]*; do
+  [ "$(sha256sum "$f" | cut -d' ' -f1)" = "$(basename "$f")" ] || fail "blob $(basename "$f") changed on the way"
+done
+digest=$(curl -sfI -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$U/v2/rancher/mirrored-pause/manifests/3.6" \
+  | tr -d '\r' | awk -F': ' 'tolower($1) == "docker-content-digest" {print $2}')
+[ "sha256:$(sha256sum "$WORK/copied/manifest.json" | cut -d' ' -f1)" = "$digest" ] || fail "manifest digest"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -X PUT "$U/v2/x/manifests/y")" = 405 ] || fail "writes refused"
+grep -q '"GET /v1-release/channels/stable" 302' "$WORK/mirror.log" || fail "access log: $(tail -3 "$WORK/mirror.log")"
+echo "mirror: ok"
