@@ -159,6 +159,18 @@ void route(Content& c, const Request& req, bool tls, Writer& w) {
   if (p == "/install.sh" || p == "/k3s/k3s-install.sh")
     return send_asset(c, *index, stable, "install.sh", w);
   if (p == "/k3s-airgap") return send_asset(c, *index, stable, "k3s-airgap", w);
+  if (p == "/k3s-airgap/images.json") {  // what `registries generate` points at the mirror
+    json images = json::array();
+    for (const auto& [repo, tags] : index->repositories) {
+      std::string registry = index->origins.count(repo) ? index->origins.at(repo) : "docker.io";
+      for (const auto& [tag, m] : tags)
+        images.push_back({{"image", registry + "/" + repo + ":" + tag},
+                          {"registry", registry},
+                          {"repository", repo},
+                          {"digest", m.digest}});
+    }
+    return send(w, 200, "application/json", images.dump());
+  }
   std::string decoded = core::http::url_decode(p).value_or(p);
   auto parts = core::split(decoded, '/');
   // /k3s-io/k3s/releases/download/<version>/<asset>, /k3s-io/k3s/releases/tag/<version>

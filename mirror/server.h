@@ -3,8 +3,9 @@
 // and the China mirror's (/k3s/<version with - for +>/<asset>, /k3s/channels/<name> answering
 // the version, /k3s/k3s-install.sh); a channel server like update.k3s.io (/v1-release/channels
 // as JSON, /v1-release/channels/<name> redirecting to .../releases/tag/<version>); install.sh
-// and k3s-airgap at the top; and a read-only OCI distribution registry (/v2/: manifests by tag
-// and digest, blobs, tag lists, the catalog). Files go out with Range, ETag/If-None-Match and
+// and k3s-airgap at the top; the served images and their origins (/k3s-airgap/images.json);
+// and a read-only OCI distribution registry (/v2/: manifests by tag and digest, blobs, tag
+// lists, the catalog). Files go out with Range, ETag/If-None-Match and
 // their content types; every request is logged. The index is re-read when it changes, so
 // `mirror add` shows without a restart.
 #pragma once

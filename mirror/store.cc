@@ -78,7 +78,10 @@ std::vector<int> numbers(const std::string& v) {
 
 json to_json(const Index& index) {
   json j = {
-      {"releases", json::object()}, {"channels", index.channels}, {"repositories", json::object()}};
+      {"releases", json::object()},
+      {"channels", index.channels},
+      {"repositories", json::object()},
+      {"origins", index.origins}};
   for (const auto& [v, assets] : index.releases)
     for (const auto& [name, a] : assets)
       j["releases"][v][name] = {{"digest", a.digest}, {"size", a.size}};
@@ -103,6 +106,8 @@ core::Result<Index> load_index(const std::string& root) {
         index.releases[v][name] = {a.at("digest").get<std::string>(), a.at("size").get<uint64_t>()};
     for (const auto& [name, v] : j.at("channels").items())
       index.channels[name] = v.get<std::string>();
+    json origins = j.value("origins", json::object());
+    for (const auto& [repo, r] : origins.items()) index.origins[repo] = r.get<std::string>();
     for (const auto& [repo, tags] : j.at("repositories").items())
       for (const auto& [tag, m] : tags.items())
         index.repositories[repo][tag] = {m.at("digest").get<std::string>(),
@@ -144,6 +149,7 @@ core::Result<AddReport> add_bundle(const std::string& root, const std::string& b
     for (const auto& image : contents.images) {
       if (image.ref.tag.empty()) continue;
       auto& tags = index.repositories[image.ref.repository];
+      index.origins[image.ref.repository] = image.ref.registry;
       if (!tags.count(image.ref.tag) || f.arch == "amd64" || f.arch.empty())
         tags[image.ref.tag] = {image.manifest.digest, image.manifest.media_type};
       report.images++;

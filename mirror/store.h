@@ -1,7 +1,8 @@
 // The mirror's content: every file and image blob of the bundles added, stored once by digest
 // (<root>/blobs/sha256/<hex>, images::BlobStore), and an index (<root>/index.json) of releases
 // (k3s version → asset name → digest and size, as upstream's release pages name them),
-// channels (name → version) and image repositories (path without registry → tag → manifest).
+// channels (name → version) and image repositories (path without registry → tag → manifest,
+// and the registry each came from).
 // A bundle is verified whole (signatures, every byte, every image blob) before the index
 // changes, and the index changes by one atomic rename. One writer at a time; readers load the
 // index.
@@ -30,6 +31,7 @@ struct Index {
   std::map<std::string, std::map<std::string, Asset>> releases;
   std::map<std::string, std::string> channels;
   std::map<std::string, std::map<std::string, Manifest>> repositories;
+  std::map<std::string, std::string> origins;  // repository → the registry it came from
 };
 
 // An empty index when the root has none yet; kInvalid for a damaged one.

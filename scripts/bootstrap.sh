@@ -14,6 +14,7 @@ build_pkgs=(
 test_pkgs=(
   docker-registry skopeo umoci containerd runc busybox-static openssl zstd apache2-utils faketime
   strace systemd rpm sqlite3 etcd-server etcd-client lz4 bzip2 containernetworking-plugins iptables
+  nginx-light
 )
 
 missing=()
@@ -30,5 +31,5 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The registry and etcd packages start system services; tests and benchmarks start their own on
 # free ports.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now docker-registry etcd >/dev/null 2>&1 || true; fi
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now docker-registry etcd nginx >/dev/null 2>&1 || true; fi
 echo "bootstrap: done"

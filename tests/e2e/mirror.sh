@@ -3,7 +3,7 @@
 # shared blobs stored once, an unsigned or tampered bundle refused with nothing added), then the
 # requests install.sh, the China mirror's script and upgrade tooling make, answered as upstream
 # answers them (paths, redirects, bodies, hashes), Range and ETag, and the registry checked with
-# skopeo (inspect, and a copy whose blobs are verified).
+# skopeo (inspect, and a copy whose blobs are verified); registries.yaml generated for it.
 BIN=${BIN:?}
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/install_lib.sh"
@@ -79,5 +79,11 @@ digest=$(curl -sfI -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$U/v
   | tr -d '\r' | awk -F': ' 'tolower($1) == "docker-content-digest" {print $2}')
 [ "sha256:$(sha256sum "$WORK/copied/manifest.json" | cut -d' ' -f1)" = "$digest" ] || fail "manifest digest"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -X PUT "$U/v2/x/manifests/y")" = 405 ] || fail "writes refused"
+
+# registries.yaml for the mirror, proved by resolving every image through it.
+expect_ok "$K3A" registries generate --mirror "$U" -o "$WORK/registries.yaml"
+grep -q '"docker.io":' "$WORK/registries.yaml" && grep -q "      - \"$U\"" "$WORK/registries.yaml" \
+  || fail "registries.yaml: $(cat "$WORK/registries.yaml")"
+grep -q '1 images resolved' "$WORK/last.out" || fail "generate: $(cat "$WORK/last.out")"
 grep -q '"GET /v1-release/channels/stable" 302' "$WORK/mirror.log" || fail "access log: $(tail -3 "$WORK/mirror.log")"
 echo "mirror: ok"
