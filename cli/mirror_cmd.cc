@@ -15,6 +15,7 @@
 #include "images/registry_client.h"
 #include "mirror/server.h"
 #include "mirror/store.h"
+#include "mirror/sync.h"
 
 namespace cli {
 
@@ -65,6 +66,17 @@ core::Result<void> mirror_serve(const mirror::ServeOptions& options, const std::
   server->stop();
   return {};
 }
+core::Result<void> mirror_sync(const mirror::SyncOptions& options, Output& output) {
+  auto r = K3A_TRY(mirror::sync(options));
+  output.result(
+      {{"versions", r.versions}, {"assets", r.assets}, {"fetched", r.fetched}, {"bytes", r.bytes}},
+      [&] {
+        return fmt::format("synced {} into {}: {} assets, {} fetched ({} bytes)\n",
+                           fmt::join(r.versions, ", "), options.root, r.assets, r.fetched, r.bytes);
+      });
+  return {};
+}
+
 struct GenerateArgs {
   std::string mirror, out;
 };
@@ -127,6 +139,15 @@ void register_mirror_commands(CLI::App& app, Runner& runner) {
   s->callback([serve, addr, &runner] {
     runner.run([serve, addr](Output&) { return mirror_serve(*serve, *addr); });
   });
+  auto sync = std::make_shared<mirror::SyncOptions>();
+  auto* y = m->add_subcommand("sync", "Fetch the releases channels point at (connected host)");
+  y->add_option("--root", sync->root, "Mirror directory")->required();
+  y->add_option("--channel", sync->channels, "Channel (repeatable; default stable)");
+  y->add_option("--upstream", sync->upstream,
+                "Another mirror to fetch from (default: GitHub and update.k3s.io)");
+  y->add_option("--arch", sync->arch, "Architecture")->capture_default_str();
+  add_output_flag(y, runner);
+  y->callback([sync, &runner] { runner.run([sync](Output& o) { return mirror_sync(*sync, o); }); });
   auto* reg = app.add_subcommand("registries", "Write registries.yaml");
   reg->require_subcommand(1);
   auto gen_args = std::make_shared<GenerateArgs>();

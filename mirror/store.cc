@@ -77,11 +77,10 @@ std::vector<int> numbers(const std::string& v) {
 }
 
 json to_json(const Index& index) {
-  json j = {
-      {"releases", json::object()},
-      {"channels", index.channels},
-      {"repositories", json::object()},
-      {"origins", index.origins}};
+  json j = {{"releases", json::object()},
+            {"channels", index.channels},
+            {"repositories", json::object()},
+            {"origins", index.origins}};
   for (const auto& [v, assets] : index.releases)
     for (const auto& [name, a] : assets)
       j["releases"][v][name] = {{"digest", a.digest}, {"size", a.size}};
@@ -116,6 +115,10 @@ core::Result<Index> load_index(const std::string& root) {
     return core::failf(Errc::kInvalid, "{}: {}", path, e.what());
   }
   return index;
+}
+
+core::Result<void> save_index(const std::string& root, const Index& index) {
+  return core::write_file_atomic(root + "/index.json", core::dump_json_pretty(to_json(index)));
 }
 
 core::Result<AddReport> add_bundle(const std::string& root, const std::string& bundle,
@@ -170,7 +173,7 @@ core::Result<AddReport> add_bundle(const std::string& root, const std::string& b
       report.channels.push_back(c);
     }
   }
-  K3A_CHECK(core::write_file_atomic(root + "/index.json", core::dump_json_pretty(to_json(index))));
+  K3A_CHECK(save_index(root, index));
   return report;
 }
 

@@ -36,6 +36,8 @@ struct Index {
 
 // An empty index when the root has none yet; kInvalid for a damaged one.
 core::Result<Index> load_index(const std::string& root);
+// Replaces <root>/index.json in one rename.
+core::Result<void> save_index(const std::string& root, const Index& index);
 
 struct AddReport {
   std::string version;

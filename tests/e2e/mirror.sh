@@ -3,7 +3,8 @@
 # shared blobs stored once, an unsigned or tampered bundle refused with nothing added), then the
 # requests install.sh, the China mirror's script and upgrade tooling make, answered as upstream
 # answers them (paths, redirects, bodies, hashes), Range and ETag, and the registry checked with
-# skopeo (inspect, and a copy whose blobs are verified); registries.yaml generated for it.
+# skopeo (inspect, and a copy whose blobs are verified); registries.yaml generated for it; a
+# second mirror synced from the first as its upstream.
 BIN=${BIN:?}
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/install_lib.sh"
@@ -86,4 +87,22 @@ grep -q '"docker.io":' "$WORK/registries.yaml" && grep -q "      - \"$U\"" "$WOR
   || fail "registries.yaml: $(cat "$WORK/registries.yaml")"
 grep -q '1 images resolved' "$WORK/last.out" || fail "generate: $(cat "$WORK/last.out")"
 grep -q '"GET /v1-release/channels/stable" 302' "$WORK/mirror.log" || fail "access log: $(tail -3 "$WORK/mirror.log")"
+# mirror sync from this mirror as the upstream: the stable channel's release, every asset
+# checked against sha256sum-amd64.txt; again: nothing fetched; a corrupted asset refused.
+M2=$WORK/mirror2
+expect_ok "$K3A" mirror sync --root "$M2" --upstream "$U" --channel stable --channel v1.32 -o json
+python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['versions']==['v1.32.4+k3s1']*2 and r['fetched']>=2, r" "$WORK/last.out" \
+  || fail "sync: $(cat "$WORK/last.out")"
+python3 -c "
+import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2]))
+v='v1.32.4+k3s1'; assert a['releases'][v]['k3s']==b['releases'][v]['k3s'], (a, b)
+assert b['channels']['stable']==v and 'rancher/mirrored-pause' in b['repositories'], b" "$M/index.json" "$M2/index.json" \
+  || fail "synced index"
+expect_ok "$K3A" mirror sync --root "$M2" --upstream "$U" --channel stable -o json
+python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['fetched']==0 and r['bytes']==0, r" "$WORK/last.out" \
+  || fail "second sync: $(cat "$WORK/last.out")"
+k3s_blob=$M/blobs/sha256/$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['releases']['v1.32.4+k3s1']['k3s']['digest'][7:])" "$M/index.json")
+printf 'X' | dd of="$k3s_blob" bs=1 seek=2 conv=notrunc 2>/dev/null
+expect_fail 'sha256' "$K3A" mirror sync --root "$WORK/mirror3" --upstream "$U" --channel stable
+[ ! -e "$WORK/mirror3/index.json" ] || fail "a failed sync wrote an index"
 echo "mirror: ok"

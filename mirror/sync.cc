@@ -1,0 +1,103 @@
+#include "mirror/sync.h"
+
+#include "core/archive/zstd.h"
+#include "core/base/log.h"
+#include "core/base/strings.h"
+#include "core/crypto/sha256.h"
+#include "core/fs/files.h"
+#include "core/http/client.h"
+#include "core/serde/json.h"
+#include "images/blob_store.h"
+#include "images/gzip.h"
+#include "images/oci_archive.h"
+#include "mirror/store.h"
+
+namespace mirror {
+namespace {
+
+using core::Errc;
+
+struct Upstream {
+  std::string channels;  // .../v1-release/channels
+  std::string releases;  // .../k3s-io/k3s/releases
+};
+
+Upstream upstream_of(const std::string& url) {
+  if (url.empty())
+    return {"https://update.k3s.io/v1-release/channels", "https://github.com/k3s-io/k3s/releases"};
+  std::string u = url;
+  while (u.ends_with("/")) u.pop_back();
+  return {u + "/v1-release/channels", u + "/k3s-io/k3s/releases"};
+}
+
+// The version a channel points at: the last path part of where its redirect leads.
+core::Result<std::string> resolve_channel(core::http::Client& http, const Upstream& up,
+                                          const std::string& channel) {
+  auto r = K3A_TRY(http.send({.url = up.channels + "/" + channel}));
+  auto location = r.header("Location");
+  if (r.status / 100 != 3 || !location)
+    return core::failf(Errc::kNotFound, "channel {}: {} without a redirect", channel, r.status);
+  return std::string(location->substr(location->rfind('/') + 1));
+}
+
+std::string encode(const std::string& version) {
+  std::string out;
+  for (char c : version) out += c == '+' ? std::string("%2B") : std::string(1, c);
+  return out;
+}
+
+}  // namespace
+
+core::Result<SyncReport> sync(const SyncOptions& o) {
+  auto store = K3A_TRY(images::BlobStore::open(o.root));
+  Index index = K3A_TRY(load_index(o.root));
+  Upstream up = upstream_of(o.upstream);
+  core::http::Client redirects({.max_redirects = 0, .proxy = std::nullopt});
+  core::http::Client http;
+  SyncReport report;
+  for (const auto& channel : o.channels) {
+    std::string version = K3A_TRY(resolve_channel(redirects, up, channel));
+    std::string base = up.releases + "/download/" + encode(version) + "/";
+    auto sums = K3A_TRY(http.send({.url = base + "sha256sum-" + o.arch + ".txt"}));
+    if (sums.status != 200)
+      return core::failf(Errc::kNotFound, "{}sha256sum-{}.txt: {}", base, o.arch, sums.status);
+    auto& assets = index.releases[version];
+    for (auto line : core::split(sums.body, '\n')) {
+      auto words = core::split(core::trim(line), ' ');
+      if (words.size() < 2 || !core::is_sha256_hex(words[0])) continue;
+      std::string hex(words[0]), name(words.back());
+      std::string digest = "sha256:" + hex;
+      report.assets++;
+      if (!store.has(digest)) {
+        auto writer = K3A_TRY(store.writer());
+        auto got = K3A_TRY(http.download({.url = base + name}, writer, {.expected_sha256 = hex}));
+        if (got.status != 200)
+          return core::failf(Errc::kNotFound, "{}{}: {}", base, name, got.status);
+        report.bytes += writer.size();
+        K3A_CHECK(writer.commit_expect(digest, writer.size()));
+        report.fetched++;
+      }
+      assets[name] = {digest, K3A_TRY(store.size(digest))};
+      if (!name.starts_with("k3s-airgap-images-")) continue;
+      auto blob = K3A_TRY(store.open_blob(digest));
+      std::unique_ptr<core::ByteSource> decoded;
+      if (name.ends_with(".zst")) decoded = K3A_TRY(core::ZstdSource::create(blob));
+      if (name.ends_with(".gz")) decoded = K3A_TRY(images::GzipSource::create(blob));
+      auto contents = K3A_TRY(images::read_oci_archive(decoded ? *decoded : blob, &store));
+      for (const auto& image : contents.images) {
+        if (image.ref.tag.empty()) continue;
+        index.repositories[image.ref.repository][image.ref.tag] = {image.manifest.digest,
+                                                                   image.manifest.media_type};
+        index.origins[image.ref.repository] = image.ref.registry;
+      }
+    }
+    std::string sums_digest = K3A_TRY(store.put(sums.body));
+    assets["sha256sum-" + o.arch + ".txt"] = {sums_digest, sums.body.size()};
+    index.channels[channel] = version;
+    report.versions.push_back(version);
+  }
+  K3A_CHECK(save_index(o.root, index));
+  return report;
+}
+
+}  // namespace mirror
