@@ -3,8 +3,8 @@
 # shared blobs stored once, an unsigned or tampered bundle refused with nothing added), then the
 # requests install.sh, the China mirror's script and upgrade tooling make, answered as upstream
 # answers them (paths, redirects, bodies, hashes), Range and ETag, and the registry checked with
-# skopeo (inspect, and a copy whose blobs are verified); registries.yaml generated for it; a
-# second mirror synced from the first as its upstream.
+# skopeo (inspect, and a copy whose blobs are verified) and ctr (pull into a private containerd);
+# HTTPS; registries.yaml generated for it; a second mirror synced from the first as upstream.
 BIN=${BIN:?}
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/install_lib.sh"
@@ -80,6 +80,25 @@ digest=$(curl -sfI -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$U/v
   | tr -d '\r' | awk -F': ' 'tolower($1) == "docker-content-digest" {print $2}')
 [ "sha256:$(sha256sum "$WORK/copied/manifest.json" | cut -d' ' -f1)" = "$digest" ] || fail "manifest digest"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -X PUT "$U/v2/x/manifests/y")" = 405 ] || fail "writes refused"
+
+# containerd pulls from it (a private daemon, plain HTTP).
+start_containerd "$WORK/containerd"
+expect_ok ctr -a "$WORK/containerd/containerd.sock" -n k8s.io images pull --plain-http \
+  "127.0.0.1:$PORT/rancher/mirrored-pause:3.6"
+ctr -a "$WORK/containerd/containerd.sock" -n k8s.io images ls -q | grep -qx "127.0.0.1:$PORT/rancher/mirrored-pause:3.6" \
+  || fail "ctr pull"
+
+# HTTPS with a certificate of the site's own.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=mirror \
+  -addext subjectAltName=IP:127.0.0.1 -keyout "$WORK/tls.key" -out "$WORK/tls.crt" 2>/dev/null
+TPORT=$(free_port)
+"$K3A" mirror serve --root "$M" --addr "127.0.0.1:$TPORT" --tls-cert "$WORK/tls.crt" \
+  --tls-key "$WORK/tls.key" > "$WORK/mirror-tls.log" 2>&1 &
+CLEANUP=("kill $! 2>/dev/null" "${CLEANUP[@]}")
+for _ in $(seq 100); do curl -sf --cacert "$WORK/tls.crt" "https://127.0.0.1:$TPORT/v2/" > /dev/null && break; sleep 0.05; done
+[ "$(curl -sf --cacert "$WORK/tls.crt" "https://127.0.0.1:$TPORT/k3s/channels/stable")" = v1.32.4+k3s1 ] || fail "HTTPS"
+[ "$(curl -s -o /dev/null -w '%{redirect_url}' --cacert "$WORK/tls.crt" "https://127.0.0.1:$TPORT/v1-release/channels/stable")" = \
+  "https://127.0.0.1:$TPORT/k3s-io/k3s/releases/tag/v1.32.4+k3s1" ] || fail "HTTPS redirect"
 
 # registries.yaml for the mirror, proved by resolving every image through it.
 expect_ok "$K3A" registries generate --mirror "$U" -o "$WORK/registries.yaml"
