@@ -1,10 +1,14 @@
 #include "mirror/sync.h"
 
+#include <fcntl.h>
+
 #include "core/archive/zstd.h"
 #include "core/base/log.h"
 #include "core/base/strings.h"
 #include "core/crypto/sha256.h"
+#include "core/fs/fd.h"
 #include "core/fs/files.h"
+#include "core/fs/stream.h"
 #include "core/http/client.h"
 #include "core/serde/json.h"
 #include "images/blob_store.h"
@@ -40,6 +44,41 @@ core::Result<std::string> resolve_channel(core::http::Client& http, const Upstre
   return std::string(location->substr(location->rfind('/') + 1));
 }
 
+// Downloads url into the store under its sha256, resuming a partial file an earlier, broken
+// sync left in <root>/.partial; returns the bytes transferred. A download that fails keeps the
+// partial file for the next run; one whose hash does not match drops it.
+core::Result<uint64_t> fetch(core::http::Client& http, const images::BlobStore& store,
+                             const std::string& root, const std::string& url,
+                             const std::string& hex) {
+  std::string partial = root + "/.partial/" + hex;
+  K3A_CHECK(core::make_dirs(root + "/.partial", 0700));
+  core::Sha256 prefix;
+  uint64_t have = 0;
+  if (core::path_exists(partial)) {
+    std::string held = K3A_TRY(core::read_file(partial, 1ull << 40));
+    prefix.update(held);
+    have = held.size();
+  }
+  int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return core::fail_errno(errno, partial);
+  core::Fd file(fd);
+  core::FdSink sink(file);
+  auto got = http.download(
+      {.url = url}, sink,
+      {.expected_sha256 = hex, .resume_from = have, .prefix_hash = have ? &prefix : nullptr});
+  if (!got || got->status / 100 != 2) {
+    if (!got && got.error().code() == Errc::kIntegrity) (void)core::remove_all(partial);
+    if (!got) return std::unexpected(got.error());
+    return core::failf(Errc::kNotFound, "{}: {}", url, got->status);
+  }
+  K3A_CHECK(file.close());
+  std::string digest = K3A_TRY(store.put_file(partial));
+  (void)core::remove_all(partial);
+  if (digest != "sha256:" + hex)
+    return core::failf(Errc::kIntegrity, "{}: {} instead of sha256:{}", url, digest, hex);
+  return K3A_TRY(store.size(digest)) - have;
+}
+
 std::string encode(const std::string& version) {
   std::string out;
   for (char c : version) out += c == '+' ? std::string("%2B") : std::string(1, c);
@@ -69,12 +108,7 @@ core::Result<SyncReport> sync(const SyncOptions& o) {
       std::string digest = "sha256:" + hex;
       report.assets++;
       if (!store.has(digest)) {
-        auto writer = K3A_TRY(store.writer());
-        auto got = K3A_TRY(http.download({.url = base + name}, writer, {.expected_sha256 = hex}));
-        if (got.status != 200)
-          return core::failf(Errc::kNotFound, "{}{}: {}", base, name, got.status);
-        report.bytes += writer.size();
-        K3A_CHECK(writer.commit_expect(digest, writer.size()));
+        report.bytes += K3A_TRY(fetch(http, store, o.root, base + name, hex));
         report.fetched++;
       }
       assets[name] = {digest, K3A_TRY(store.size(digest))};

@@ -4,7 +4,8 @@
 // the airgap image archives), each checked against its hash before it is stored (files the
 // list does not hash are not fetched). The images of the image archives are stored too, so the
 // registry serves them. Blobs already held are not fetched again, so a
-// second sync transfers only the channel lookups. The index changes once, at the end.
+// second sync transfers only the channel lookups, and a download a broken sync left unfinished
+// is resumed with a Range request. The index changes once, at the end.
 #pragma once
 
 #include <cstdint>

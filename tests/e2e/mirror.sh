@@ -110,6 +110,7 @@ grep -q '"GET /v1-release/channels/stable" 302' "$WORK/mirror.log" || fail "acce
 # checked against sha256sum-amd64.txt; again: nothing fetched; a corrupted asset refused.
 M2=$WORK/mirror2
 expect_ok "$K3A" mirror sync --root "$M2" --upstream "$U" --channel stable --channel v1.32 -o json
+full=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['bytes'])" "$WORK/last.out")
 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['versions']==['v1.32.4+k3s1']*2 and r['fetched']>=2, r" "$WORK/last.out" \
   || fail "sync: $(cat "$WORK/last.out")"
 python3 -c "
@@ -120,6 +121,15 @@ assert b['channels']['stable']==v and 'rancher/mirrored-pause' in b['repositorie
 expect_ok "$K3A" mirror sync --root "$M2" --upstream "$U" --channel stable -o json
 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['fetched']==0 and r['bytes']==0, r" "$WORK/last.out" \
   || fail "second sync: $(cat "$WORK/last.out")"
+# A download a broken sync left half done is resumed, not fetched again.
+img=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['releases']['v1.32.4+k3s1']['k3s-airgap-images-amd64.tar']['digest'][7:])" "$M/index.json")
+half=$(( $(stat -c %s "$M/blobs/sha256/$img") / 2 ))
+mkdir -p "$WORK/mirror4/.partial"
+head -c "$half" "$M/blobs/sha256/$img" > "$WORK/mirror4/.partial/$img"
+expect_ok "$K3A" mirror sync --root "$WORK/mirror4" --upstream "$U" --channel stable -o json
+python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['bytes']==$full-$half, (r, $full, $half)" "$WORK/last.out" \
+  || fail "resume: $(cat "$WORK/last.out")"
+[ -z "$(ls -A "$WORK/mirror4/.partial")" ] || fail "partial files left"
 k3s_blob=$M/blobs/sha256/$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['releases']['v1.32.4+k3s1']['k3s']['digest'][7:])" "$M/index.json")
 printf 'X' | dd of="$k3s_blob" bs=1 seek=2 conv=notrunc 2>/dev/null
 expect_fail 'sha256' "$K3A" mirror sync --root "$WORK/mirror3" --upstream "$U" --channel stable
