@@ -52,16 +52,15 @@ core::Result<uint64_t> fetch(core::http::Client& http, const images::BlobStore& 
                              const std::string& hex) {
   std::string partial = root + "/.partial/" + hex;
   K3A_CHECK(core::make_dirs(root + "/.partial", 0700));
-  core::Sha256 prefix;
-  uint64_t have = 0;
-  if (core::path_exists(partial)) {
-    std::string held = K3A_TRY(core::read_file(partial, 1ull << 40));
-    prefix.update(held);
-    have = held.size();
-  }
-  int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  int fd = ::open(partial.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return core::fail_errno(errno, partial);
   core::Fd file(fd);
+  // What an earlier run left: hashed as it is read (reads start at 0, writes append).
+  core::Sha256 prefix;
+  uint64_t have = 0;
+  std::string buf(1 << 20, '\0');
+  for (size_t n; (n = K3A_TRY(file.read_some(buf.data(), buf.size()))) > 0; have += n)
+    prefix.update(std::string_view(buf.data(), n));
   core::FdSink sink(file);
   auto got = http.download(
       {.url = url}, sink,
