@@ -133,6 +133,54 @@ core::Result<void> renew_lease(client::KubeClient& kube, const std::string& node
   return {};
 }
 
+// containerd with the agent's configuration, then the images of agent/images imported.
+core::Result<std::unique_ptr<ContainerdSupervisor>> start_containerd(
+    const config::AgentConfig& config, const Joined& j) {
+  std::string bundled = config.data_dir + "/data/current/bin";
+  auto binary = find_binary("containerd", bundled, config.prefer_bundled_bin);
+  if (!binary)
+    return core::fail(core::Errc::kNotFound, "containerd: not found beside k3s or on PATH");
+  images::RegistryConfig registries;
+  if (core::path_exists(config.private_registry))
+    registries = K3A_TRY(images::RegistryConfig::load(config.private_registry));
+  auto containerd = std::make_unique<ContainerdSupervisor>(
+      ContainerdSettings{.binary = *binary,
+                         .root = j.agent_dir + "/containerd",
+                         .state = "/run/k3s/containerd",
+                         .socket = kContainerdSocket,
+                         .config_dir = j.agent_dir + "/etc/containerd",
+                         .bin_dir = bundled,
+                         .prefer_bundled = config.prefer_bundled_bin,
+                         .pause_image = config.pause_image,
+                         .cni_bin_dir = cni_bin_dir(config.data_dir).value_or(bundled),
+                         .cni_conf_dir = j.agent_dir + "/etc/cni/net.d",
+                         .restrict_oom_score_adj = !can_lower_oom_score_adj()});
+  K3A_CHECK(containerd->start(registries));
+  core::grpc::Client client(kContainerdSocket);
+  auto started = std::chrono::steady_clock::now();
+  PreloadReport preloaded = preload_images(client, j.agent_dir);
+  core::log::info("Preloaded images in {} ms: {} archives imported, {} unchanged, {} failed",
+                  std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - started)
+                      .count(),
+                  preloaded.imported, preloaded.unchanged, preloaded.failed);
+  return containerd;
+}
+
+// The Node created (or found), its status posted and its lease taken.
+core::Result<void> register_node(client::KubeClient& kube, const config::AgentConfig& config,
+                                 const Joined& j, const std::string& since,
+                                 const std::string& runtime) {
+  json node = node_object(config, j);
+  auto created = kube.call("POST", "/api/v1/nodes", &node);
+  if (!created && created.error().code() != core::Errc::kAlreadyExists)
+    return std::unexpected(created.error());
+  K3A_CHECK(post_status(kube, config, j, since, runtime));
+  K3A_CHECK(renew_lease(kube, j.node_name));
+  core::log::info("Node {} registered and Ready", j.node_name);
+  return {};
+}
+
 // The node's pod CIDR, once the server has allocated it.
 core::Result<std::string> wait_pod_cidr(client::KubeClient& kube, const std::string& node) {
   for (int i = 0; i < 300; ++i) {
@@ -180,6 +228,27 @@ kubelet::NodeContext node_context(const config::AgentConfig& config, const Joine
   return node;
 }
 
+// Until stop: archives added to agent/images imported every 5 s, the lease renewed every 10 s,
+// the status posted every five minutes.
+void keep_node(client::KubeClient& kube, const config::AgentConfig& config, const Joined& j,
+               const std::string& since, const std::string& runtime, const StopWait& stop) {
+  auto last_status = std::chrono::steady_clock::now();
+  auto last_lease = std::chrono::steady_clock::now();
+  core::grpc::Client images(kContainerdSocket);
+  while (!stop(std::chrono::seconds(5))) {
+    (void)preload_images(images, j.agent_dir);
+    if (std::chrono::steady_clock::now() - last_lease < std::chrono::seconds(10)) continue;
+    last_lease = std::chrono::steady_clock::now();
+    if (auto r = renew_lease(kube, j.node_name); !r)
+      core::log::warn("lease renewal: {}", r.error().message());
+    if (std::chrono::steady_clock::now() - last_status > std::chrono::minutes(5)) {
+      if (auto r = post_status(kube, config, j, since, runtime); !r)
+        core::log::warn("node status: {}", r.error().message());
+      last_status = std::chrono::steady_clock::now();
+    }
+  }
+}
+
 }  // namespace
 
 core::Result<void> run_agent(const config::AgentConfig& config) {
@@ -213,46 +282,11 @@ core::Result<void> run_agent(const config::AgentConfig& config, const StopWait& 
   auto balancer = K3A_TRY(LoadBalancer::start(config.lb_server_port, joined->apiservers));
   K3A_CHECK(write_kubeconfigs(*joined, balancer->url()));
   // containerd first, as upstream starts it before the kubelet.
-  std::string bundled = config.data_dir + "/data/current/bin";
-  auto binary = find_binary("containerd", bundled, config.prefer_bundled_bin);
-  if (!binary)
-    return core::fail(core::Errc::kNotFound, "containerd: not found beside k3s or on PATH");
-  images::RegistryConfig registries;
-  if (core::path_exists(config.private_registry))
-    registries = K3A_TRY(images::RegistryConfig::load(config.private_registry));
-  ContainerdSupervisor containerd(
-      {.binary = *binary,
-       .root = joined->agent_dir + "/containerd",
-       .state = "/run/k3s/containerd",
-       .socket = kContainerdSocket,
-       .config_dir = joined->agent_dir + "/etc/containerd",
-       .bin_dir = bundled,
-       .prefer_bundled = config.prefer_bundled_bin,
-       .pause_image = config.pause_image,
-       .cni_bin_dir = cni_bin_dir(config.data_dir).value_or(config.data_dir + "/data/current/bin"),
-       .cni_conf_dir = joined->agent_dir + "/etc/cni/net.d",
-       .restrict_oom_score_adj = !can_lower_oom_score_adj()});
-  K3A_CHECK(containerd.start(registries));
-  std::string runtime = "containerd://" + containerd.version();
-  {
-    core::grpc::Client client(kContainerdSocket);
-    auto started = std::chrono::steady_clock::now();
-    PreloadReport preloaded = preload_images(client, joined->agent_dir);
-    core::log::info("Preloaded images in {} ms: {} archives imported, {} unchanged, {} failed",
-                    std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - started)
-                        .count(),
-                    preloaded.imported, preloaded.unchanged, preloaded.failed);
-  }
+  auto containerd = K3A_TRY(start_containerd(config, *joined));
+  std::string runtime = "containerd://" + containerd->version();
   client::KubeClient kube(K3A_TRY(client::load_kubeconfig(joined->kubelet_kubeconfig)));
-  json node = node_object(config, *joined);
-  auto created = kube.call("POST", "/api/v1/nodes", &node);
-  if (!created && created.error().code() != core::Errc::kAlreadyExists)
-    return std::unexpected(created.error());
   std::string since = core::format_rfc3339(core::system_now());
-  K3A_CHECK(post_status(kube, config, *joined, since, runtime));
-  K3A_CHECK(renew_lease(kube, joined->node_name));
-  core::log::info("Node {} registered and Ready", joined->node_name);
+  K3A_CHECK(register_node(kube, config, *joined, since, runtime));
   std::string pod_cidr = K3A_TRY(wait_pod_cidr(kube, joined->node_name));
   K3A_CHECK(core::make_dirs(joined->agent_dir + "/etc/cni/net.d", 0755));
   K3A_CHECK(core::write_file_atomic(joined->agent_dir + "/etc/cni/net.d/10-bridge.conflist",
@@ -265,27 +299,34 @@ core::Result<void> run_agent(const config::AgentConfig& config, const StopWait& 
                                            .key_file = joined->agent_dir + "/serving-kubelet.key",
                                            .client_ca_file = joined->agent_dir + "/client-ca.crt",
                                            .cri_socket = kContainerdSocket}));
-  auto last_status = std::chrono::steady_clock::now();
-  auto last_lease = std::chrono::steady_clock::now();
-  core::grpc::Client images(kContainerdSocket);
-  for (;;) {
-    // Every 5 s: archives added to agent/images are imported; every 10 s: the lease.
-    if (stop(std::chrono::seconds(5))) break;
-    (void)preload_images(images, joined->agent_dir);
-    if (std::chrono::steady_clock::now() - last_lease < std::chrono::seconds(10)) continue;
-    last_lease = std::chrono::steady_clock::now();
-    if (auto r = renew_lease(kube, joined->node_name); !r)
-      core::log::warn("lease renewal: {}", r.error().message());
-    if (std::chrono::steady_clock::now() - last_status > std::chrono::minutes(5)) {
-      if (auto r = post_status(kube, config, *joined, since, runtime); !r)
-        core::log::warn("node status: {}", r.error().message());
-      last_status = std::chrono::steady_clock::now();
-    }
-  }
+  keep_node(kube, config, *joined, since, runtime, stop);
   kubelet_server->stop();
   pods.stop();
-  containerd.stop();
+  containerd->stop();
   return {};
+}
+
+AgentThread::AgentThread(config::AgentConfig config, std::function<void()> on_failure) {
+  thread_ = std::thread([this, config = std::move(config), on_failure = std::move(on_failure)] {
+    result_ = run_agent(config, [this](std::chrono::milliseconds d) {
+      std::unique_lock lock(mu_);
+      return cv_.wait_for(lock, d, [this] { return stopping_; });
+    });
+    if (!result_) {
+      core::log::error("agent: {}", result_.error().message());
+      on_failure();
+    }
+  });
+}
+
+core::Result<void> AgentThread::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  return result_;
 }
 
 }  // namespace k3s::agent

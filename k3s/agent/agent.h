@@ -7,7 +7,10 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
+#include <thread>
 
 #include "core/base/error.h"
 #include "k3s/config/agent_config.h"
@@ -23,5 +26,23 @@ using StopWait = std::function<bool(std::chrono::milliseconds)>;
 core::Result<void> run_agent(const config::AgentConfig& config, const StopWait& stop);
 // `k3s agent`: until SIGTERM or SIGINT.
 core::Result<void> run_agent(const config::AgentConfig& config);
+
+// run_agent on a thread of its own (the server's embedded agent) until stop(), which returns
+// the agent's result. A failure is logged and on_failure runs (the server stops itself).
+class AgentThread {
+ public:
+  AgentThread(config::AgentConfig config, std::function<void()> on_failure);
+  ~AgentThread() { (void)stop(); }
+  AgentThread(const AgentThread&) = delete;
+  AgentThread& operator=(const AgentThread&) = delete;
+  core::Result<void> stop();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  core::Result<void> result_;
+  std::thread thread_;
+};
 
 }  // namespace k3s::agent

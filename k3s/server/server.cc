@@ -5,14 +5,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <thread>
 
 #include "core/base/log.h"
 #include "core/base/strings.h"
@@ -202,42 +199,23 @@ core::Result<void> run_server(config::ServerConfig config) {
   notify_ready();
   // The embedded agent joins this server over loopback (or the bound address) with the node
   // token; if it fails, the server stops with its error, as upstream's does.
-  std::mutex stop_mu;
-  std::condition_variable stop_cv;
-  bool stopping = false;
-  core::Result<void> agent_result;
-  std::thread agent_thread;
+  std::unique_ptr<agent::AgentThread> agent;
   if (!config.disable_agent) {
     config::AgentConfig a = config.agent;
     bool any = config.bind_address == "0.0.0.0" || config.bind_address == "::";
     a.server_url =
         fmt::format("https://{}:{}", any ? "127.0.0.1" : config.bind_address, http->port());
-    a.token = K3A_TRY(core::read_file(config.data_dir + "/server/node-token"));
-    while (!a.token.empty() && std::isspace(static_cast<unsigned char>(a.token.back())))
-      a.token.pop_back();
+    a.token =
+        std::string(core::trim(K3A_TRY(core::read_file(config.data_dir + "/server/node-token"))));
     a.data_dir = config.data_dir;
     a.node_name = config.node_name;
     a.control_plane = true;
-    agent_thread = std::thread([a, &agent_result, &stop_mu, &stop_cv, &stopping] {
-      agent_result = agent::run_agent(a, [&](std::chrono::milliseconds d) {
-        std::unique_lock lock(stop_mu);
-        return stop_cv.wait_for(lock, d, [&] { return stopping; });
-      });
-      if (!agent_result) {
-        core::log::error("agent: {}", agent_result.error().message());
-        ::kill(::getpid(), SIGTERM);
-      }
-    });
+    agent = std::make_unique<agent::AgentThread>(a, [] { ::kill(::getpid(), SIGTERM); });
   }
   int sig = 0;
   sigwait(&signals, &sig);
   core::log::info("Received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-  {
-    std::lock_guard lock(stop_mu);
-    stopping = true;
-  }
-  stop_cv.notify_all();
-  if (agent_thread.joinable()) agent_thread.join();
+  core::Result<void> agent_result = agent ? agent->stop() : core::Result<void>();
   http->stop();
   deployer.stop();
   controllers.stop();

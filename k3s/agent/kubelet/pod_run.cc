@@ -61,10 +61,7 @@ bool PodSyncer::start(const json& pod, const json& container, uint32_t attempt, 
     return fail(mem.waiting[name].first == "ErrImagePull" ? "ImagePullBackOff" : "ErrImagePull",
                 image.error());
   }
-  ObjectGetter get = [this](const std::string& r, const std::string& ns, const std::string& n) {
-    return get_object(r, ns, n);
-  };
-  auto config = container_config(pod, container, attempt, mem.pod_ip, node_, get, mem.volumes);
+  auto config = container_config(pod, container, attempt, mem.pod_ip, node_, get_, mem.volumes);
   if (!config) return fail("CreateContainerConfigError", config.error());
   cri::v1::CreateContainerRequest create;
   create.set_pod_sandbox_id(mem.sandbox_id);
@@ -83,7 +80,6 @@ bool PodSyncer::start(const json& pod, const json& container, uint32_t attempt, 
 }
 
 Clock::duration PodSyncer::run(const json& pod, RuntimePod& rt, PodMemory& mem) {
-  Clock::time_point next = Clock::now() + kResync;
   if (auto sandbox = ensure_sandbox(pod, rt, mem); !sandbox) {
     for (const char* group : {"initContainers", "containers"})
       for (const auto& c : arr(obj(pod, "spec"), group))
@@ -93,73 +89,70 @@ Clock::duration PodSyncer::run(const json& pod, RuntimePod& rt, PodMemory& mem) 
     write_status(pod, rt, mem);
     return std::chrono::seconds(5);
   }
-  // One container instance to start or restart, if its backoff allows: started when true.
-  auto launch = [&](const json& c, const cri::v1::ContainerStatus* last) {
-    uint32_t attempt = last ? last->metadata().attempt() + 1 : 0;
-    if (last) {
-      auto wait = restart_backoff(attempt - 1) -
-                  std::chrono::seconds(std::time(nullptr) - seconds_of(last->finished_at()));
-      if (wait > std::chrono::seconds(0)) {
-        mem.waiting[str(c, "name")] = {
-            "CrashLoopBackOff", "back-off " + std::to_string(restart_backoff(attempt - 1).count()) +
-                                    "s restarting failed container=" + str(c, "name") +
-                                    " pod=" + str(obj(pod, "metadata"), "name")};
-        next = std::min(next, Clock::now() + wait);
-        return false;
-      }
-    }
-    if (start(pod, c, attempt, mem)) return true;
-    next = std::min(next, Clock::now() + std::chrono::seconds(5));
-    return false;
-  };
-  bool initialized = true;
-  for (const auto& c : arr(obj(pod, "spec"), "initContainers")) {
-    const cri::v1::ContainerStatus* last = rt.latest(str(c, "name"));
-    if (last && last->state() == cri::v1::CONTAINER_EXITED && last->exit_code() == 0) continue;
-    initialized = false;
-    if (last && last->state() != cri::v1::CONTAINER_EXITED) break;         // still running
-    if (last && str(obj(pod, "spec"), "restartPolicy") == "Never") break;  // the pod failed
-    if (launch(c, last)) next = Clock::now() + std::chrono::seconds(1);
-    break;
-  }
-  if (initialized) {
-    for (const auto& c : arr(obj(pod, "spec"), "containers")) {
-      const cri::v1::ContainerStatus* last = rt.latest(str(c, "name"));
-      if (last && last->state() == cri::v1::CONTAINER_RUNNING) {
-        if (!probe(pod, c, *last, mem, next)) {
-          cri::v1::StopContainerRequest stop;
-          stop.set_container_id(last->id());
-          stop.set_timeout(obj(pod, "spec").value("terminationGracePeriodSeconds", 30));
-          core::grpc::Client stopper(cri_socket_, std::chrono::seconds(stop.timeout() + 30));
-          (void)cri::call<cri::v1::StopContainerResponse>(stopper, "RuntimeService/StopContainer",
-                                                          stop);
-          next = Clock::now();
-        }
-        continue;
-      }
-      if (last && last->state() == cri::v1::CONTAINER_EXITED && !should_restart(pod, *last))
-        continue;
-      if (last && last->state() == cri::v1::CONTAINER_CREATED) {
-        cri::v1::RemoveContainerRequest remove;
-        remove.set_container_id(last->id());
-        (void)cri::call<cri::v1::RemoveContainerResponse>(cri_, "RuntimeService/RemoveContainer",
-                                                          remove);
-      }
-      if (launch(c, last)) next = std::min(next, Clock::now() + std::chrono::seconds(1));
-    }
-  }
+  Clock::time_point next = Clock::now() + kResync;
+  if (run_init_containers(pod, rt, mem, next)) run_containers(pod, rt, mem, next);
   // Dead instances beyond the newest two of each container are removed.
   std::map<std::string, int> seen;
   for (auto it = rt.containers.rbegin(); it != rt.containers.rend(); ++it) {
-    if (++seen[it->metadata().name()] <= 2 || it->state() != cri::v1::CONTAINER_EXITED) continue;
-    cri::v1::RemoveContainerRequest remove;
-    remove.set_container_id(it->id());
-    (void)cri::call<cri::v1::RemoveContainerResponse>(cri_, "RuntimeService/RemoveContainer",
-                                                      remove);
+    if (++seen[it->metadata().name()] > 2 && it->state() == cri::v1::CONTAINER_EXITED)
+      cri::remove_container(cri_, it->id());
   }
   if (auto fresh = observe(str(obj(pod, "metadata"), "uid"))) rt = std::move(*fresh);
   write_status(pod, rt, mem);
   return std::max<Clock::duration>(next - Clock::now(), std::chrono::milliseconds(100));
+}
+
+bool PodSyncer::launch(const json& pod, const json& c, const cri::v1::ContainerStatus* last,
+                       PodMemory& mem, Clock::time_point& next) {
+  uint32_t attempt = last ? last->metadata().attempt() + 1 : 0;
+  if (last) {
+    auto wait = restart_backoff(attempt - 1) -
+                std::chrono::seconds(std::time(nullptr) - seconds_of(last->finished_at()));
+    if (wait > std::chrono::seconds(0)) {
+      mem.waiting[str(c, "name")] = {
+          "CrashLoopBackOff", "back-off " + std::to_string(restart_backoff(attempt - 1).count()) +
+                                  "s restarting failed container=" + str(c, "name") +
+                                  " pod=" + str(obj(pod, "metadata"), "name")};
+      next = std::min(next, Clock::now() + wait);
+      return false;
+    }
+  }
+  if (start(pod, c, attempt, mem)) return true;
+  next = std::min(next, Clock::now() + std::chrono::seconds(5));
+  return false;
+}
+
+bool PodSyncer::run_init_containers(const json& pod, const RuntimePod& rt, PodMemory& mem,
+                                    Clock::time_point& next) {
+  for (const auto& c : arr(obj(pod, "spec"), "initContainers")) {
+    const cri::v1::ContainerStatus* last = rt.latest(str(c, "name"));
+    if (last && last->state() == cri::v1::CONTAINER_EXITED && last->exit_code() == 0) continue;
+    if (last && last->state() != cri::v1::CONTAINER_EXITED) return false;         // running
+    if (last && str(obj(pod, "spec"), "restartPolicy") == "Never") return false;  // failed
+    if (launch(pod, c, last, mem, next)) next = Clock::now() + std::chrono::seconds(1);
+    return false;
+  }
+  return true;
+}
+
+void PodSyncer::run_containers(const json& pod, const RuntimePod& rt, PodMemory& mem,
+                               Clock::time_point& next) {
+  for (const auto& c : arr(obj(pod, "spec"), "containers")) {
+    const cri::v1::ContainerStatus* last = rt.latest(str(c, "name"));
+    if (last && last->state() == cri::v1::CONTAINER_RUNNING) {
+      if (!probe(pod, c, *last, mem, next)) {
+        cri::stop_container(cri_socket_, last->id(),
+                            obj(pod, "spec").value("terminationGracePeriodSeconds", 30));
+        next = Clock::now();
+      }
+      continue;
+    }
+    if (last && last->state() == cri::v1::CONTAINER_EXITED && !should_restart(pod, *last)) continue;
+    if (last && last->state() == cri::v1::CONTAINER_CREATED)
+      cri::remove_container(cri_, last->id());
+    if (launch(pod, c, last, mem, next))
+      next = std::min(next, Clock::now() + std::chrono::seconds(1));
+  }
 }
 
 bool PodSyncer::probe(const json& pod, const json& container,

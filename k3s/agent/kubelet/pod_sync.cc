@@ -63,7 +63,13 @@ PodSyncer::PodSyncer(SharedState& state, const NodeContext& node, const std::str
       node_(node),
       cri_socket_(cri_socket),
       cri_(cri_socket),
-      kube_(std::move(api)) {}
+      kube_(std::move(api)),
+      get_([this](const std::string& r, const std::string& ns, const std::string& n) {
+        return get_object(r, ns, n);
+      }),
+      token_([this](const json& p, const std::string& audience, int64_t seconds) {
+        return request_token(p, audience, seconds);
+      }) {}
 
 core::Result<RuntimePod> PodSyncer::observe(const std::string& uid) {
   RuntimePod rt;
@@ -145,11 +151,7 @@ void PodSyncer::kill(const std::string& uid, const RuntimePod& rt, int64_t grace
   for (const auto& c : rt.containers) {
     if (c.state() != cri::v1::CONTAINER_RUNNING) continue;
     stoppers.emplace_back([this, id = c.id(), grace_seconds] {
-      core::grpc::Client own(cri_socket_, std::chrono::seconds(grace_seconds + 30));
-      cri::v1::StopContainerRequest stop;
-      stop.set_container_id(id);
-      stop.set_timeout(grace_seconds);
-      (void)cri::call<cri::v1::StopContainerResponse>(own, "RuntimeService/StopContainer", stop);
+      cri::stop_container(cri_socket_, id, grace_seconds);
     });
   }
   for (auto& t : stoppers) t.join();
@@ -158,12 +160,7 @@ void PodSyncer::kill(const std::string& uid, const RuntimePod& rt, int64_t grace
     stop.set_pod_sandbox_id(s.id());
     (void)cri::call<cri::v1::StopPodSandboxResponse>(cri_, "RuntimeService/StopPodSandbox", stop);
   }
-  for (const auto& c : rt.containers) {
-    cri::v1::RemoveContainerRequest remove;
-    remove.set_container_id(c.id());
-    (void)cri::call<cri::v1::RemoveContainerResponse>(cri_, "RuntimeService/RemoveContainer",
-                                                      remove);
-  }
+  for (const auto& c : rt.containers) cri::remove_container(cri_, c.id());
   for (const auto& s : rt.sandboxes) {
     cri::v1::RemovePodSandboxRequest remove;
     remove.set_pod_sandbox_id(s.id());
@@ -182,35 +179,34 @@ core::Result<json> PodSyncer::get_object(const std::string& resource, const std:
   return kube_.call("GET", path);
 }
 
+// A token for the pod's service account, bound to the pod.
+core::Result<std::string> PodSyncer::request_token(const json& p, const std::string& audience,
+                                                   int64_t seconds) {
+  const json& meta = obj(p, "metadata");
+  json request = {{"apiVersion", "authentication.k8s.io/v1"},
+                  {"kind", "TokenRequest"},
+                  {"spec",
+                   {{"expirationSeconds", seconds},
+                    {"boundObjectRef",
+                     {{"apiVersion", "v1"},
+                      {"kind", "Pod"},
+                      {"name", str(meta, "name")},
+                      {"uid", str(meta, "uid")}}}}}};
+  if (!audience.empty()) request["spec"]["audiences"] = {audience};
+  std::string sa = str(obj(p, "spec"), "serviceAccountName");
+  auto answer =
+      K3A_TRY(kube_.call("POST",
+                         "/api/v1/namespaces/" + str(meta, "namespace") + "/serviceaccounts/" +
+                             (sa.empty() ? "default" : sa) + "/token",
+                         &request));
+  return str(obj(answer, "status"), "token");
+}
+
 core::Result<void> PodSyncer::ensure_sandbox(const json& pod, RuntimePod& rt, PodMemory& mem) {
   const cri::v1::PodSandbox* ready = rt.ready_sandbox();
-  ObjectGetter get = [this](const std::string& r, const std::string& ns, const std::string& n) {
-    return get_object(r, ns, n);
-  };
-  TokenRequester token = [this](const json& p, const std::string& audience,
-                                int64_t seconds) -> core::Result<std::string> {
-    const json& meta = obj(p, "metadata");
-    json request = {{"apiVersion", "authentication.k8s.io/v1"},
-                    {"kind", "TokenRequest"},
-                    {"spec",
-                     {{"expirationSeconds", seconds},
-                      {"boundObjectRef",
-                       {{"apiVersion", "v1"},
-                        {"kind", "Pod"},
-                        {"name", str(meta, "name")},
-                        {"uid", str(meta, "uid")}}}}}};
-    if (!audience.empty()) request["spec"]["audiences"] = {audience};
-    std::string sa = str(obj(p, "spec"), "serviceAccountName");
-    auto answer =
-        K3A_TRY(kube_.call("POST",
-                           "/api/v1/namespaces/" + str(meta, "namespace") + "/serviceaccounts/" +
-                               (sa.empty() ? "default" : sa) + "/token",
-                           &request));
-    return str(obj(answer, "status"), "token");
-  };
   if (ready && ready->id() == mem.sandbox_id) {
     if (Clock::now() - mem.volumes_refreshed > kVolumeRefresh) {
-      auto volumes = prepare_volumes(pod, node_, get, token);
+      auto volumes = prepare_volumes(pod, node_, get_, token_);
       if (volumes) mem.volumes = *volumes;
       mem.volumes_refreshed = Clock::now();
     }
@@ -226,7 +222,7 @@ core::Result<void> PodSyncer::ensure_sandbox(const json& pod, RuntimePod& rt, Po
     if (!rt.sandboxes.empty()) kill(str(obj(pod, "metadata"), "uid"), rt, 0);
     rt = {};
   }
-  mem.volumes = K3A_TRY(prepare_volumes(pod, node_, get, token));
+  mem.volumes = K3A_TRY(prepare_volumes(pod, node_, get_, token_));
   mem.volumes_refreshed = Clock::now();
   std::string id;
   if (ready) {

@@ -17,6 +17,7 @@
 #include "core/grpc/grpc_client.h"
 #include "k3s/agent/kubelet/cri.h"
 #include "k3s/agent/kubelet/pod_config.h"
+#include "k3s/agent/kubelet/volumes.h"
 #include "k3s/client/kube_client.h"
 
 namespace k3s::agent::kubelet {
@@ -74,6 +75,16 @@ class PodSyncer {
   // Starts instance `attempt` of a container; failures are kept in mem.waiting.
   bool start(const nlohmann::json& pod, const nlohmann::json& container, uint32_t attempt,
              PodMemory& mem);
+  // Starts the next instance when its restart backoff allows (CrashLoopBackOff otherwise);
+  // `next` is pulled in to when it wants another look.
+  bool launch(const nlohmann::json& pod, const nlohmann::json& container,
+              const cri::v1::ContainerStatus* last, PodMemory& mem, Clock::time_point& next);
+  // Init containers in order; true once all have succeeded.
+  bool run_init_containers(const nlohmann::json& pod, const RuntimePod& rt, PodMemory& mem,
+                           Clock::time_point& next);
+  // Containers started, restarted by policy, probed.
+  void run_containers(const nlohmann::json& pod, const RuntimePod& rt, PodMemory& mem,
+                      Clock::time_point& next);
   core::Result<void> ensure_image(const nlohmann::json& container);
   // Runs the container's due probes; false when liveness says to restart it.
   bool probe(const nlohmann::json& pod, const nlohmann::json& container,
@@ -81,12 +92,16 @@ class PodSyncer {
   void write_status(const nlohmann::json& pod, const RuntimePod& rt, PodMemory& mem);
   core::Result<nlohmann::json> get_object(const std::string& resource, const std::string& ns,
                                           const std::string& name);
+  core::Result<std::string> request_token(const nlohmann::json& pod, const std::string& audience,
+                                          int64_t seconds);
 
   SharedState& state_;
   const NodeContext& node_;
   std::string cri_socket_;
   core::grpc::Client cri_;
   client::KubeClient kube_;
+  ObjectGetter get_;      // get_object
+  TokenRequester token_;  // request_token
 };
 
 // The status the pod's runtime state amounts to (phase, conditions, container statuses, IPs).
