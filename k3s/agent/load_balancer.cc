@@ -15,10 +15,8 @@
 #include "core/base/log.h"
 
 namespace k3s::agent {
-namespace {
 
-// A TCP connection to "host:port" within the timeout; -1 on failure.
-int connect_to(const std::string& server, int timeout_ms) {
+int dial_tcp(const std::string& server, int timeout_ms) {
   size_t colon = server.rfind(':');
   if (colon == std::string::npos) return -1;
   std::string host = server.substr(0, colon), port = server.substr(colon + 1);
@@ -48,6 +46,8 @@ int connect_to(const std::string& server, int timeout_ms) {
   if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   return fd;
 }
+
+namespace {
 
 // Copies from one socket to the other until EOF, then half-closes the other's write side.
 void pump(int from, int to) {
@@ -148,7 +148,7 @@ int LoadBalancer::dial(Shared& shared) {
   }
   for (size_t i = 0; i < servers.size(); ++i) {
     size_t at = (first + i) % servers.size();
-    int fd = connect_to(servers[at], 3000);
+    int fd = dial_tcp(servers[at], 3000);
     if (fd < 0) continue;
     if (at != first) {
       core::log::info("Load balancer 127.0.0.1:{}: now using {}", shared.port, servers[at]);

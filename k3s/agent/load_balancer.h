@@ -19,6 +19,10 @@
 
 namespace k3s::agent {
 
+// A blocking TCP connection to "host:port" ("[v6]:port" too) made within timeout_ms; -1 when
+// none could be made. The caller owns the descriptor.
+int dial_tcp(const std::string& server, int timeout_ms);
+
 class LoadBalancer {
  public:
   // Listens on 127.0.0.1:port (0 picks one). servers: "host:port". kUnavailable when the port is

@@ -205,6 +205,7 @@ spec:
     image: mirror.test/pulled:1
     command: [/bin/sh, -c, "echo host-port-ok > /index.html; exec httpd -f -p 8080 -h /"]
     ports: [{containerPort: 8080, hostPort: 18080}]
+    readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
     resources: {limits: {memory: 64Mi, cpu: 500m}}
 YAML
 expect_ok k apply -f "$WORK/hp.yaml"

@@ -1,15 +1,11 @@
 #include "k3s/agent/kubelet/probes.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/base/log.h"
 #include "core/http/client.h"
 #include "k3s/agent/kubelet/cri.h"
+#include "k3s/agent/load_balancer.h"
 
 namespace k3s::agent::kubelet {
 namespace {
@@ -22,25 +18,6 @@ int port_of(const json& port, const json& container) {
   for (const auto& p : container.value("ports", json::array()))
     if (p.value("name", "") == port.get<std::string>()) return p.value("containerPort", 0);
   return std::atoi(port.get<std::string>().c_str());
-}
-
-bool tcp_open(const std::string& host, int port, int timeout_seconds) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) return false;
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  bool open = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  if (!open && errno == EINPROGRESS) {
-    pollfd p{fd, POLLOUT, 0};
-    int err = 0;
-    socklen_t len = sizeof err;
-    open = ::poll(&p, 1, timeout_seconds * 1000) == 1 &&
-           ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
-  }
-  ::close(fd);
-  return open;
 }
 
 }  // namespace
@@ -82,8 +59,12 @@ bool run_probe(core::grpc::Client& cri, const json& probe, const json& container
   if (probe.contains("tcpSocket")) {
     const json& t = probe["tcpSocket"];
     std::string host = t.value("host", "");
-    return tcp_open(host.empty() ? pod_ip : host, port_of(t.value("port", json()), container),
-                    timeout);
+    if (host.empty()) host = pod_ip;
+    if (host.find(':') != std::string::npos) host = "[" + host + "]";
+    int fd = dial_tcp(host + ":" + std::to_string(port_of(t.value("port", json()), container)),
+                      timeout * 1000);
+    if (fd >= 0) ::close(fd);
+    return fd >= 0;
   }
   return true;  // gRPC probes are not run
 }
