@@ -45,6 +45,7 @@ std::string root_from(const std::string& flag) {
 
 nlohmann::json result_json(const installer::InstallResult& r) {
   nlohmann::json j = {{"staged", r.staged}, {"changed", r.changed}, {"started", r.started}};
+  if (!r.downloaded.empty()) j["downloaded"] = r.downloaded;
   if (r.installed) {
     j["installed"] = {{"id", r.installed->id},
                       {"name", r.installed->name},
@@ -81,7 +82,9 @@ void register_install_commands(CLI::App& app, Runner& runner) {
   auto args = std::make_shared<InstallArgs>();
   auto* cmd = app.add_subcommand(
       "install", "Install k3s from a bundle with install.sh's interface (k3s args after --)");
-  cmd->add_option("bundle", args->bundle, "A bundle (.tar.zst) or an unpacked bundle directory");
+  cmd->add_option("bundle", args->bundle,
+                  "A bundle (.tar.zst) or an unpacked bundle directory; none: download through "
+                  "INSTALL_K3S_MIRROR_URL/ARTIFACT_URL, or INSTALL_K3S_SKIP_DOWNLOAD");
   cmd->add_option("--trust", args->options.trust,
                   "Trusted public key (repeatable; default /etc/rancher/k3s/airgap/trust/*.pub)");
   cmd->add_option("--threshold", args->options.threshold, "Signatures required")

@@ -17,6 +17,7 @@
 #include "core/crypto/sha256.h"
 #include "core/fs/files.h"
 #include "core/fs/stream.h"
+#include "installer/download.h"
 #include "installer/preflight.h"
 #include "installer/render.h"
 #include "installer/service.h"
@@ -260,15 +261,9 @@ core::Result<void> check_loose_binary(const Plan& plan, const std::string& arch,
   }
   std::string sums = plan.host(plan.bin_dir + "/sha256sum-" + arch + ".txt");
   if (!core::path_exists(sums)) return {};
-  std::string asset = arch == "amd64" ? "k3s" : arch == "arm" ? "k3s-armhf" : "k3s-" + arch;
-  std::string expected;
-  std::string text = K3A_TRY(core::read_file(sums));
-  for (auto line : core::split(text, '\n')) {
-    auto f = core::split(core::trim(line), ' ');
-    if (f.size() >= 2 && (f.back() == asset || f.back() == "*" + asset)) expected = f.front();
-  }
+  std::string expected = sums_hash(K3A_TRY(core::read_file(sums)), k3s_asset(arch));
   if (expected.empty()) {
-    return core::failf(Errc::kIntegrity, "{} has no line for {}", sums, asset);
+    return core::failf(Errc::kIntegrity, "{} has no line for {}", sums, k3s_asset(arch));
   }
   std::string actual = K3A_TRY(core::sha256_file(bin));
   if (actual != expected) {
@@ -393,19 +388,25 @@ core::Result<InstallResult> finish(const Plan& plan, const InstallOptions& optio
   return result;
 }
 
+// No bundle: the k3s binary already in BIN_DIR (INSTALL_K3S_SKIP_DOWNLOAD), or downloaded from
+// the release source the environment names (install.sh's online mode).
 core::Result<InstallResult> install_loose(const Plan& plan, const InstallOptions& options,
                                           Reporter& reporter) {
-  if (!plan.skip_download.binary) {
+  bool download = !plan.skip_download.binary;
+  if (download && !plan.download_requested) {
     return core::fail(Errc::kInvalid,
-                      "no bundle given: pass BUNDLE (a .tar.zst or an unpacked bundle), or set "
-                      "INSTALL_K3S_SKIP_DOWNLOAD=true to use the k3s binary already at "
-                      "INSTALL_K3S_BIN_DIR");
+                      "no bundle given: pass BUNDLE (a .tar.zst or an unpacked bundle), set "
+                      "INSTALL_K3S_MIRROR_URL or INSTALL_K3S_ARTIFACT_URL to download from a "
+                      "mirror, or INSTALL_K3S_SKIP_DOWNLOAD=true to use the k3s binary already "
+                      "at INSTALL_K3S_BIN_DIR");
   }
-  K3A_CHECK(check_loose_binary(plan, options.arch, reporter));
+  if (!download) K3A_CHECK(check_loose_binary(plan, options.arch, reporter));
   K3A_CHECK(run_preflight(
       plan, options, {.host_checks = plan.root.empty(), .skip = options.skip_preflight}, reporter));
   std::string pre = service_hash(plan);
-  return finish(plan, options, nullptr, pre, reporter, {});
+  InstallResult result;
+  if (download) result.downloaded = K3A_TRY(download_k3s(plan, options.arch, reporter));
+  return finish(plan, options, nullptr, pre, reporter, result);
 }
 
 // Flips `current` back to the previous payload and re-places and restarts from it.

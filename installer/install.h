@@ -41,6 +41,7 @@ struct InstallOptions {
 
 struct InstallResult {
   std::optional<InstalledVersion> installed;  // empty for a loose-file install
+  std::string downloaded;                     // the k3s version an online install fetched
   bool staged = false;                        // a new payload was written and switched to
   bool changed = false;                       // binary, unit or env file differ from before
   bool started = false;                       // the service was (re)started

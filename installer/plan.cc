@@ -77,6 +77,37 @@ bool proxy_var(const std::string& key) {
   return k == "no_proxy" || k == "http_proxy" || k == "https_proxy";
 }
 
+// A URL as curl takes it: without a scheme it is http; trailing slashes dropped.
+std::string curl_url(std::string url) {
+  if (url.find("://") == std::string::npos) url = "http://" + url;
+  while (url.ends_with('/')) url.pop_back();
+  return url;
+}
+
+// The cn script's rules: INSTALL_K3S_MIRROR=cn selects the mirror (rancher-mirror.rancher.cn
+// unless INSTALL_K3S_MIRROR_URL names another) and forces its channel URL. A mirror URL alone
+// selects it too: it names a server with that layout, as `k3s-airgap mirror serve` is.
+core::Result<void> plan_download_source(const std::map<std::string, std::string>& env, Plan& plan) {
+  std::string mirror = get(env, "INSTALL_K3S_MIRROR");
+  if (!mirror.empty() && mirror != "cn") {
+    return core::failf(Errc::kInvalid, "INSTALL_K3S_MIRROR={} is not known (the one mirror is cn)",
+                       mirror);
+  }
+  std::string mirror_url = get(env, "INSTALL_K3S_MIRROR_URL");
+  if (mirror == "cn" && mirror_url.empty()) mirror_url = "rancher-mirror.rancher.cn";
+  if (!mirror_url.empty()) {
+    plan.mirror_url = curl_url(mirror_url);
+    plan.channel_url = plan.mirror_url + "/k3s/channels";
+  }
+  if (auto a = get(env, "INSTALL_K3S_ARTIFACT_URL"); !a.empty()) plan.artifact_url = curl_url(a);
+  for (const char* key :
+       {"INSTALL_K3S_MIRROR", "INSTALL_K3S_MIRROR_URL", "INSTALL_K3S_ARTIFACT_URL",
+        "INSTALL_K3S_CHANNEL_URL", "INSTALL_K3S_CHANNEL", "INSTALL_K3S_VERSION"}) {
+    plan.download_requested |= !get(env, key).empty();
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string Plan::env_file() const {
@@ -188,6 +219,7 @@ core::Result<Plan> make_plan(const std::map<std::string, std::string>& env,
   plan.version = get(env, "INSTALL_K3S_VERSION");
   if (auto c = get(env, "INSTALL_K3S_CHANNEL"); !c.empty()) plan.channel = c;
   if (auto c = get(env, "INSTALL_K3S_CHANNEL_URL"); !c.empty()) plan.channel_url = c;
+  K3A_CHECK(plan_download_source(env, plan));
 
   std::vector<std::pair<std::string, std::string>> proxies;
   for (const auto& [k, v] : env) {

@@ -43,6 +43,14 @@ struct Plan {
   std::string version;  // INSTALL_K3S_VERSION: must match the bundle when set
   std::string channel = "stable";
   std::string channel_url = "https://update.k3s.io/v1-release/channels";
+  // Online mode (no bundle): where the release comes from. A mirror (INSTALL_K3S_MIRROR=cn,
+  // INSTALL_K3S_MIRROR_URL) has the China mirror's layout: the channel's version is the body of
+  // <mirror>/k3s/channels/<channel>, assets sit under <mirror>/k3s/<version with + as ->/.
+  // INSTALL_K3S_ARTIFACT_URL replaces GitHub's .../releases/download for the assets.
+  std::string mirror_url;
+  std::string artifact_url;
+  std::string github_url = "https://github.com/k3s-io/k3s/releases";
+  bool download_requested = false;  // a source, channel or version was named
 
   // Lines of the env file, in upstream's order: K3S_*/CONTAINERD_* sorted, then proxies.
   std::vector<std::pair<std::string, std::string>> service_env;

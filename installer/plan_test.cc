@@ -87,5 +87,27 @@ TEST(InstallPlan, EnvFileTakesK3sContainerdAndProxiesQuoted) {
             "https_proxy='http://p:3128'\n");
 }
 
+TEST(InstallPlan, MirrorCnDefaultsAndForcesTheChannelUrl) {
+  Plan cn = plan_of({{"INSTALL_K3S_MIRROR", "cn"},
+                     {"INSTALL_K3S_CHANNEL_URL", "https://channels.example/v1-release/channels"}});
+  EXPECT_EQ(cn.mirror_url, "http://rancher-mirror.rancher.cn");
+  EXPECT_EQ(cn.channel_url, "http://rancher-mirror.rancher.cn/k3s/channels");
+  EXPECT_TRUE(cn.download_requested);
+  Plan own = plan_of({{"INSTALL_K3S_MIRROR_URL", "https://mirror.site:8443/"}});
+  EXPECT_EQ(own.mirror_url, "https://mirror.site:8443");
+  EXPECT_EQ(own.channel_url, "https://mirror.site:8443/k3s/channels");
+  EXPECT_FALSE(make_plan({{"INSTALL_K3S_MIRROR", "CN"}}, {}, ""));
+}
+
+TEST(InstallPlan, DownloadOnlyWhenASourceOrReleaseIsNamed) {
+  EXPECT_FALSE(plan_of({}).download_requested);
+  Plan a = plan_of({{"INSTALL_K3S_ARTIFACT_URL", "file:///media/usb/releases/"}});
+  EXPECT_EQ(a.artifact_url, "file:///media/usb/releases");
+  EXPECT_TRUE(a.download_requested);
+  EXPECT_EQ(a.channel_url, "https://update.k3s.io/v1-release/channels");
+  EXPECT_TRUE(plan_of({{"INSTALL_K3S_VERSION", "v1.32.4+k3s1"}}).download_requested);
+  EXPECT_TRUE(plan_of({{"INSTALL_K3S_CHANNEL", "latest"}}).download_requested);
+}
+
 }  // namespace
 }  // namespace installer

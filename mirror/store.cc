@@ -141,7 +141,7 @@ core::Result<AddReport> add_bundle(const std::string& root, const std::string& b
     std::string name = asset_name(f);
     if (name.empty()) continue;
     assets[name] = {"sha256:" + f.sha256, f.size};
-    if (name.starts_with("k3s") && name != "k3s-images.txt" && name != "k3s-airgap") {
+    if (name.starts_with("k3s") && name != "k3s-images.txt") {
       std::string arch = f.arch.empty() ? "amd64" : f.arch;
       sums[arch] += f.sha256 + "  " + name + "\n";
     }

@@ -1,9 +1,10 @@
 # Helpers for the installer's end-to-end scripts (source after lib.sh).
 
-# make_bundle DIR N K3S_SCRIPT: DIR/vN.tar.zst (sequence N) carrying K3S_SCRIPT as its k3s, an
-# image and a manifest, signed with DIR/keys (made on first use) by our own bundle create.
+# make_bundle DIR N K3S_SCRIPT [VERSION]: DIR/vN.tar.zst (sequence N, k3s VERSION, by default
+# v1.32.N+k3s1) carrying K3S_SCRIPT as its k3s, an image and a manifest, signed with DIR/keys
+# (made on first use) by our own bundle create.
 make_bundle() {
-  local d=$1 v=$2 script=$3
+  local d=$1 v=$2 script=$3 version=${4:-v1.32.$2+k3s1}
   [ -e "$d/keys/bundle.key" ] || expect_ok "$K3A" key generate --out "$d/keys"
   mkdir -p "$d/in$v/manifests"
   printf '%s' "$script" > "$d/in$v/k3s"
@@ -17,7 +18,7 @@ apiVersion: k3s-airgap/v1
 kind: Bundle
 name: site
 sequence: $v
-k3s: {version: v1.32.$v+k3s1}
+k3s: {version: $version}
 arch: [amd64]
 artifacts:
   - {name: k3s, path: ./k3s}
@@ -52,4 +53,14 @@ wait_for() {
   local what=$1 i; shift
   for i in $(seq 200); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
   fail "timed out waiting for $what"
+}
+
+# start_mirror ROOT LOG: `k3s-airgap mirror serve` on a free loopback port, stopped at exit;
+# sets PORT and U (its URL) once it answers.
+start_mirror() {
+  PORT=$(free_port)
+  "$K3A" mirror serve --root "$1" --addr "127.0.0.1:$PORT" > "$2" 2>&1 &
+  CLEANUP=("kill $! 2>/dev/null; wait $! 2>/dev/null" "${CLEANUP[@]}")
+  U=http://127.0.0.1:$PORT
+  wait_for "the mirror on $U" curl -sf "$U/v2/"
 }

@@ -34,12 +34,7 @@ expect_ok "$K3A" mirror add "$B/v3.tar.zst" --root "$M" --trust "$B/keys/bundle.
 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['channels']==[] and r['files_stored']==0, r" "$WORK/last.out" \
   || fail "an older bundle again: $(cat "$WORK/last.out")"
 
-PORT=$(free_port)
-"$K3A" mirror serve --root "$M" --addr "127.0.0.1:$PORT" > "$WORK/mirror.log" 2>&1 &
-MIRROR=$!
-CLEANUP=("kill $MIRROR 2>/dev/null; wait $MIRROR 2>/dev/null" "${CLEANUP[@]}")
-U=http://127.0.0.1:$PORT
-for _ in $(seq 100); do curl -sf "$U/v2/" > /dev/null && break; sleep 0.05; done
+start_mirror "$M" "$WORK/mirror.log"
 
 # The channel server: JSON listing, and a redirect to the release tag (what install.sh reads).
 curl -sf "$U/v1-release/channels" | python3 -c "
