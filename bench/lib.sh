@@ -28,6 +28,7 @@ make_input() {
     echo "apiVersion: k3s-airgap/v1"; echo "kind: Bundle"; echo "name: bench"; echo "sequence: 1"
     echo "k3s: {version: v1.32.4+k3s1}"; echo "arch: [amd64]"; echo "artifacts:"
     for f in "$WORK"/in/bin/*; do echo "  - {name: $(basename "$f"), path: $f}"; done
+    echo "images: []"
     echo "imageArchives: [$WORK/in/gcc.tar, $WORK/in/libs.tar]"
   } > "$WORK/bundle.yaml"
 }

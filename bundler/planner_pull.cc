@@ -1,5 +1,7 @@
 // Images pulled from registries at bundle time, through the spec's registries block (or the
 // --registries file), by the lock's digests when rebuilding.
+#include <set>
+
 #include "bundler/planner.h"
 #include "core/base/log.h"
 #include "images/registries.h"
@@ -27,8 +29,11 @@ core::Result<void> pull_images(const BundleSpec& spec, const PlanOptions& option
   images::PullOptions pull;
   for (const auto& arch : spec.arch)
     pull.platforms.push_back(K3A_TRY(images::Platform::parse("linux/" + arch)));
+  std::set<std::string> held;  // given by the spec's image archives: not pulled
+  for (const auto& image : out) held.insert(image.ref.str());
   for (const auto& name : spec.images) {
     images::Reference ref = K3A_TRY(images::Reference::parse(name)).with_default_tag();
+    if (held.count(ref.str())) continue;
     pull.pinned_digest.reset();
     if (options.from_lock) {
       const LockedImage* locked = options.lock->image(ref.str());

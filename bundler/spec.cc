@@ -158,7 +158,7 @@ core::Result<BundleSpec> parse_spec(std::string_view yaml, const std::string& sp
       spec.artifacts.push_back(std::move(art));
     }
   }
-  spec.images = K3A_TRY(str_list(j, "images"));
+  spec.images = j.contains("images") ? K3A_TRY(str_list(j, "images")) : default_images();
   for (const auto& p : K3A_TRY(str_list(j, "imageArchives"))) {
     spec.image_archives.push_back(core::join_path(spec_dir, p));
   }
@@ -170,6 +170,15 @@ core::Result<BundleSpec> parse_spec(std::string_view yaml, const std::string& sp
     spec.zstd_level = (*z)["level"].get<int>();
   }
   return spec;
+}
+
+std::vector<std::string> default_images() {
+  std::vector<std::string> out;
+  for (auto line : core::split(kDefaultImagesTxt, '\n')) {
+    line = core::trim(line);
+    if (!line.empty() && !line.starts_with('#')) out.emplace_back(line);
+  }
+  return out;
 }
 
 core::Result<BundleSpec> load_spec(const std::string& path) {

@@ -37,7 +37,7 @@ struct BundleSpec {
   std::string channel_url = "https://update.k3s.io/v1-release/channels";
   std::vector<std::string> arch;
   std::vector<ArtifactSpec> artifacts;
-  std::vector<std::string> images;          // references as written
+  std::vector<std::string> images;          // references as written; default_images() if absent
   std::vector<std::string> image_archives;  // local OCI-layout archives (resolved paths)
   std::string manifests_dir;                // resolved path, empty when none
   std::string registries_yaml;              // the registries block re-serialised as JSON, or ""
@@ -45,6 +45,12 @@ struct BundleSpec {
 };
 
 core::Result<BundleSpec> parse_spec(std::string_view yaml, const std::string& spec_dir);
+
+// manifests/images.txt as embedded at build time: the images the packaged manifests reference
+// and the pause image.
+extern const std::string_view kDefaultImagesTxt;
+// Its references, comments and blank lines left out.
+std::vector<std::string> default_images();
 core::Result<BundleSpec> load_spec(const std::string& path);
 
 struct LockedArtifact {

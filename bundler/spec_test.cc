@@ -1,5 +1,7 @@
 #include "bundler/spec.h"
 
+#include <algorithm>
+
 #include "tests/support/test_support.h"
 
 namespace bundler {
@@ -30,6 +32,22 @@ TEST(Spec, ParsesTheDocumentedExample) {
   EXPECT_EQ(s.artifacts[1].sha256.substr(0, 6), "abcdef");
   EXPECT_EQ(s.manifests_dir, "/specs/./manifests");
   EXPECT_NE(s.registries_yaml.find("127.0.0.1:5000"), std::string::npos);
+}
+
+TEST(Spec, ImagesDefaultToThePackagedComponents) {
+  std::string spec = kSpec;
+  spec.replace(spec.find("images:"), spec.find("registries:") - spec.find("images:"), "");
+  ASSERT_OK_AND_ASSIGN(BundleSpec s, parse_spec(spec, "/specs"));
+  EXPECT_EQ(s.images, default_images());
+  EXPECT_EQ(s.images.size(), 6u);
+  EXPECT_NE(std::find(s.images.begin(), s.images.end(),
+                      "docker.io/rancher/mirrored-coredns-coredns:1.13.1"),
+            s.images.end());
+  EXPECT_NE(std::find(s.images.begin(), s.images.end(), "docker.io/rancher/mirrored-pause:3.6"),
+            s.images.end());
+  spec.insert(spec.find("registries:"), "images: []\n");
+  ASSERT_OK_AND_ASSIGN(BundleSpec none, parse_spec(spec, "/specs"));
+  EXPECT_TRUE(none.images.empty());
 }
 
 TEST(Spec, RejectsBadSpecsNamingTheField) {

@@ -29,6 +29,7 @@ k3s: {version: v1.32.4+k3s1}
 arch: [amd64]
 artifacts:
   - {name: k3s, path: ./k3s}
+images: []
 manifests: ./manifests
 )"));
   }
@@ -158,6 +159,7 @@ sequence: 1
 k3s: {version: v1.32.4+k3s1}
 artifacts:
   - {name: k3s, path: ./does-not-exist}
+images: []
 )"));
   auto out = create();
   EXPECT_NE(out.exit_code, 0);

@@ -52,6 +52,8 @@ const std::vector<ResourceType>& builtin_resources() {
     add("", "v1", "secrets", "secret", "Secret", true);
     add("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", true, {"sa"});
     add("", "v1", "services", "service", "Service", true, {"svc"}, all, {"status"});
+    add("apiregistration.k8s.io", "v1", "apiservices", "apiservice", "APIService", false, {}, {},
+        {"status"});
     add("apps", "v1", "controllerrevisions", "controllerrevision", "ControllerRevision", true);
     add("apps", "v1", "daemonsets", "daemonset", "DaemonSet", true, {"ds"}, all, {"status"});
     add("apps", "v1", "deployments", "deployment", "Deployment", true, {"deploy"}, all,

@@ -56,8 +56,11 @@ bool disabled(const std::string& relative, const std::set<std::string>& names) {
 }
 
 const std::vector<PackagedFile>& packaged_manifests() {
-  static const std::vector<PackagedFile> kFiles = {{"ccm.yaml", packaged::kCcm},
-                                                   {"rolebindings.yaml", packaged::kRolebindings}};
+  static const std::vector<PackagedFile> kFiles = [] {
+    std::vector<PackagedFile> files;
+    for (const auto& f : packaged::kFiles) files.push_back({std::string(f.relative), f.text});
+    return files;
+  }();
   return kFiles;
 }
 

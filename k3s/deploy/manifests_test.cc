@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <regex>
+
 #include "core/fs/files.h"
 #include "core/fs/temp_dir.h"
+#include "tests/support/test_support.h"
 
 namespace k3s::deploy {
 namespace {
@@ -64,7 +67,50 @@ TEST(Manifests, StagesWithVariablesAndSkipsDisabled) {
   struct stat st;
   ASSERT_EQ(::stat(dir->sub("manifests/coredns.yaml").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  EXPECT_EQ(packaged_manifests().size(), 2u);
+}
+
+// Every packaged manifest parses once its variables are substituted, and every image it names
+// (the local-path helper pod's too) is pinned in manifests/images.txt, which bundle create
+// takes as its default image list.
+TEST(Manifests, PackagedManifestsParseAndTheirImagesArePinned) {
+  std::vector<std::string> names;
+  for (const auto& f : packaged_manifests()) names.push_back(f.relative);
+  EXPECT_EQ(
+      names,
+      (std::vector<std::string>{
+          "ccm.yaml", "coredns.yaml", "local-storage.yaml",
+          "metrics-server/aggregated-metrics-reader.yaml", "metrics-server/auth-delegator.yaml",
+          "metrics-server/auth-reader.yaml", "metrics-server/metrics-apiservice.yaml",
+          "metrics-server/metrics-server-deployment.yaml",
+          "metrics-server/metrics-server-service.yaml", "metrics-server/resource-reader.yaml",
+          "rolebindings.yaml", "traefik.yaml"}));
+  auto pinned = core::read_file(testing_support::source_dir() + "/manifests/images.txt");
+  ASSERT_TRUE(pinned);
+  std::map<std::string, std::string> vars = {
+      {"CLUSTER_DNS", "10.43.0.10"},
+      {"CLUSTER_DNS_LIST", "[10.43.0.10]"},
+      {"CLUSTER_DNS_IPFAMILYPOLICY", "SingleStack"},
+      {"CLUSTER_DOMAIN", "cluster.local"},
+      {"DEFAULT_LOCAL_STORAGE_PATH", "/var/lib/rancher/k3s/storage"},
+      {"SYSTEM_DEFAULT_REGISTRY", ""},
+      {"SYSTEM_DEFAULT_REGISTRY_RAW", ""},
+      {"PREFERRED_ADDRESS_TYPES", "InternalIP,ExternalIP,Hostname"}};
+  std::regex image_line(R"re(image: "?([^"\s]+)"?)re");
+  size_t images = 0;
+  for (const auto& f : packaged_manifests()) {
+    std::string text = substitute_variables(std::string(f.text), vars);
+    EXPECT_EQ(text.find("%{"), std::string::npos) << f.relative;
+    auto objects = parse_manifest(text);
+    ASSERT_TRUE(objects) << f.relative << ": " << objects.error().message();
+    EXPECT_FALSE(objects->empty()) << f.relative;
+    for (std::sregex_iterator m(text.begin(), text.end(), image_line), end; m != end; ++m) {
+      std::string image = "docker.io/" + (*m)[1].str();
+      EXPECT_NE(pinned->find(image + "\n"), std::string::npos) << image << " in " << f.relative;
+      ++images;
+    }
+  }
+  EXPECT_EQ(images,
+            5u);  // coredns, local-path-provisioner, its busybox helper, traefik, metrics-server
 }
 
 }  // namespace

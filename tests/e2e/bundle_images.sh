@@ -21,6 +21,7 @@ k3s: {version: v1.32.4+k3s1}
 arch: [amd64, arm64]
 artifacts:
   - {name: k3s-airgap, path: $K3A}
+images: []
 imageArchives: [./pause.tar, ./app.tar]
 YAML
 # pause has no arm64 manifest: refused, naming it.

@@ -22,6 +22,7 @@ k3s: {version: $version}
 arch: [amd64]
 artifacts:
   - {name: k3s, path: ./k3s}
+images: []
 imageArchives: [./pause.tar]
 manifests: ./manifests
 YAML
