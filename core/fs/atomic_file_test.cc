@@ -46,6 +46,17 @@ TEST(Files, ReadFileRefusesFifoAndLimits) {
   EXPECT_EQ(big.error().code(), Errc::kTooLarge);
 }
 
+// /proc files report a size of 0: read_file reads to the end, with the limit still applied.
+TEST(Files, ReadFileReadsProcFilesWhole) {
+  auto status = read_file("/proc/self/status");
+  ASSERT_TRUE(status) << status.error().message();
+  EXPECT_NE(status->find("\nPid:"), std::string::npos);
+  EXPECT_GT(status->size(), 200u);
+  auto small = read_file("/proc/self/status", 100);
+  ASSERT_FALSE(small);
+  EXPECT_EQ(small.error().code(), Errc::kTooLarge);
+}
+
 TEST(Files, PathHelpers) {
   EXPECT_EQ(dir_name("/a/b/c"), "/a/b");
   EXPECT_EQ(dir_name("c"), ".");

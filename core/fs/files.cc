@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 
@@ -21,10 +22,21 @@ Result<std::string> read_file(const std::string& path, uint64_t max_size) {
     return failf(Errc::kTooLarge, "{}: {} bytes is over the limit of {}", path, st.st_size,
                  max_size);
   }
-  std::string data(static_cast<size_t>(st.st_size), '\0');
-  auto got = fd.read_some(data.data(), data.size());
-  if (!got) return std::unexpected(std::move(got.error()).context(path));
-  data.resize(*got);
+  // Read to the end: files under /proc and /sys report a size of 0, and a file may grow.
+  std::string data;
+  size_t have = 0;
+  for (;;) {
+    if (have == data.size())
+      data.resize(std::max<size_t>(static_cast<size_t>(st.st_size) + 1, have * 2 + 4096));
+    auto got = fd.read_some(data.data() + have, data.size() - have);
+    if (!got) return std::unexpected(std::move(got.error()).context(path));
+    if (*got == 0) break;
+    have += *got;
+    if (have > max_size) {
+      return failf(Errc::kTooLarge, "{}: more than the limit of {} bytes", path, max_size);
+    }
+  }
+  data.resize(have);
   return data;
 }
 

@@ -1,13 +1,17 @@
 #include "core/proc/process.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <linux/close_range.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <thread>
 
 #include "core/fs/fd.h"
@@ -45,10 +49,14 @@ Result<pid_t> spawn(const ProcessOptions& o, int out_fd) {
   envp.push_back(nullptr);
   int err_pipe[2];
   if (::pipe2(err_pipe, O_CLOEXEC) != 0) return fail_errno(errno, "pipe");
+  pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) return fail_errno(errno, "fork");
   if (pid == 0) {
     if (o.new_group) ::setpgid(0, 0);
+    // The parent may have died between fork and prctl: then nobody would kill the child.
+    if (o.die_with_parent && (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent))
+      _exit(127);
     int devnull = ::open("/dev/null", O_RDONLY);
     ::dup2(devnull, STDIN_FILENO);
     if (out_fd >= 0) {
@@ -161,6 +169,18 @@ Result<ProcessOutput> run_command(const std::vector<std::string>& argv,
   }
   result.exit_code = decode_status(status);
   return result;
+}
+
+void exit_after(std::chrono::milliseconds grace) {
+  static std::once_flag once;
+  std::call_once(once, [grace] {
+    std::thread([grace] {
+      std::this_thread::sleep_for(grace);
+      std::fprintf(stderr, "shutdown still running after %lld ms: exiting\n",
+                   static_cast<long long>(grace.count()));
+      std::_Exit(0);
+    }).detach();
+  });
 }
 
 }  // namespace core

@@ -25,6 +25,9 @@ struct ProcessOptions {
   std::string log_file;
   // Runs the child in its own process group so that stop() reaches its children too.
   bool new_group = true;
+  // SIGKILL to the child when the thread that started it ends (PR_SET_PDEATHSIG): a daemon
+  // whose parent is killed does not outlive it. Start such children from a long-lived thread.
+  bool die_with_parent = false;
 };
 
 struct ProcessOutput {
@@ -55,5 +58,10 @@ class Process {
 // Runs a command to completion with stdin from /dev/null, capturing stdout and stderr.
 Result<ProcessOutput> run_command(const std::vector<std::string>& argv,
                                   const std::map<std::string, std::string>& env = {});
+
+// Bounds a graceful shutdown: `grace` after the call, the process exits with status 0 whatever
+// is still running (a worker waiting out a pod's grace period, a hung connection), as a Go
+// program does when main returns. Call when the shutdown begins; a later call changes nothing.
+void exit_after(std::chrono::milliseconds grace);
 
 }  // namespace core

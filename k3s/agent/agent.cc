@@ -12,6 +12,7 @@
 #include "core/base/strings.h"
 #include "core/base/time.h"
 #include "core/fs/files.h"
+#include "core/proc/process.h"
 #include "k3s/agent/cni.h"
 #include "k3s/agent/containerd.h"
 #include "k3s/agent/join.h"
@@ -262,6 +263,7 @@ core::Result<void> run_agent(const config::AgentConfig& config) {
                   static_cast<long>(d.count() % 1000) * 1000000};
     if (sigtimedwait(&signals, nullptr, &wait) <= 0) return false;
     core::log::info("Received signal, shutting down");
+    core::exit_after(kShutdownGrace);
     return true;
   });
 }

@@ -27,6 +27,10 @@ core::Result<void> run_agent(const config::AgentConfig& config, const StopWait& 
 // `k3s agent`: until SIGTERM or SIGINT.
 core::Result<void> run_agent(const config::AgentConfig& config);
 
+// How long k3s shuts down in order (the kubelet's workers, containerd, the API) after SIGTERM
+// before it exits regardless (core::exit_after); containerd dies with it, the pods run on.
+inline constexpr std::chrono::seconds kShutdownGrace{5};
+
 // run_agent on a thread of its own (the server's embedded agent) until stop(), which returns
 // the agent's result. A failure is logged and on_failure runs (the server stops itself).
 class AgentThread {

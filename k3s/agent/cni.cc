@@ -1,5 +1,7 @@
 #include "k3s/agent/cni.h"
 
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "core/fs/files.h"
@@ -23,9 +25,12 @@ std::string cni_conflist(const std::string& pod_cidr) {
 }
 
 std::optional<std::string> cni_bin_dir(const std::string& data_dir) {
-  for (const std::string& dir :
-       {data_dir + "/data/current/bin", std::string("/usr/lib/cni"), std::string("/opt/cni/bin")}) {
-    if (core::path_exists(dir + "/bridge")) return dir;
+  char self[4096] = {0};
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  std::string beside = n > 0 ? core::dir_name(std::string(self, static_cast<size_t>(n))) : "";
+  for (const std::string& dir : {data_dir + "/data/current/bin", beside,
+                                 std::string("/usr/lib/cni"), std::string("/opt/cni/bin")}) {
+    if (!dir.empty() && core::path_exists(dir + "/bridge")) return dir;
   }
   return std::nullopt;
 }

@@ -12,8 +12,8 @@ namespace k3s::agent {
 // The .conflist for containerd's CNI configuration directory.
 std::string cni_conflist(const std::string& pod_cidr);
 
-// The first directory holding the bridge plugin: <data-dir>/data/current/bin, /usr/lib/cni,
-// /opt/cni/bin; nullopt when none has it.
+// The first directory holding the bridge plugin: <data-dir>/data/current/bin, the directory of
+// the running k3s (a bundle's bin/), /usr/lib/cni, /opt/cni/bin; nullopt when none has it.
 std::optional<std::string> cni_bin_dir(const std::string& data_dir);
 
 }  // namespace k3s::agent

@@ -164,7 +164,8 @@ core::Result<void> ContainerdSupervisor::launch() {
   auto p = core::Process::start({.argv = {s_.binary, "-c", s_.config_dir + "/config.toml", "-a",
                                           s_.socket, "--state", s_.state, "--root", s_.root},
                                  .env = env,
-                                 .log_file = s_.root + "/containerd.log"});
+                                 .log_file = s_.root + "/containerd.log",
+                                 .die_with_parent = true});
   if (!p) return std::unexpected(p.error());
   {
     std::lock_guard lock(mu_);

@@ -16,6 +16,7 @@
 #include "core/base/time.h"
 #include "core/fs/files.h"
 #include "core/http/server.h"
+#include "core/proc/process.h"
 #include "k3s/agent/agent.h"
 #include "k3s/apiserver/apiserver.h"
 #include "k3s/controllers/manager.h"
@@ -215,6 +216,7 @@ core::Result<void> run_server(config::ServerConfig config) {
   int sig = 0;
   sigwait(&signals, &sig);
   core::log::info("Received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  core::exit_after(agent::kShutdownGrace);
   core::Result<void> agent_result = agent ? agent->stop() : core::Result<void>();
   http->stop();
   deployer.stop();

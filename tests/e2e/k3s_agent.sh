@@ -18,7 +18,7 @@ HOST_IP=10.213.$((RANDOM % 200 + 20)).1
 AGENT_IP=${HOST_IP%.1}.2
 
 ip netns add "$NS"
-CLEANUP=("kill_netns $NS; ip netns del $NS" "${CLEANUP[@]}")
+CLEANUP=("node_kill $NS; ip netns del $NS" "${CLEANUP[@]}")
 ip link add "h-$NS" type veth peer name "n-$NS" 2>/dev/null || ip link add "h$$" type veth peer name "n$$"
 HOST_IF=$(ip -o link show | grep -o "h-$NS\|h$$" | head -1)
 NS_IF=$(ip -o link show | grep -o "n-$NS\|n$$" | head -1)
@@ -35,19 +35,19 @@ k() { kubectl --cache-dir "$WORK/kcache" "$@"; }
 TOKEN=$(cat "$D/server/node-token")
 
 # agent NAME DIR ARGS...: k3s agent in the namespace, with its own /etc/rancher/node, /run/k3s,
-# kubelet and pod log directories (in_node).
+# kubelet and pod log directories (node_exec).
 agent() {
   local name=$1 dir=$2; shift 2
-  in_node "$NS" "$dir" "$BIN/k3s" agent --server "https://$HOST_IP:$PORT" -d "$dir" \
+  node_exec "$NS" "$dir" "$BIN/k3s" agent --server "https://$HOST_IP:$PORT" -d "$dir" \
     --node-name "$name" --node-ip "$AGENT_IP" "$@"
 }
 
 # Refusals, each with upstream's words.
 WRONG_HASH="K10$(printf '0%.0s' $(seq 64))::${TOKEN#*::}"
 expect_fail 'token CA hash does not match the Cluster CA certificate hash' \
-  timeout 20 bash -c "$(declare -f agent in_node); BIN=$BIN NS=$NS HOST_IP=$HOST_IP PORT=$PORT AGENT_IP=$AGENT_IP agent bad1 $WORK/bad1 --token '$WRONG_HASH'"
+  timeout 20 bash -c "$(declare -f agent node_exec); BIN=$BIN NS=$NS HOST_IP=$HOST_IP PORT=$PORT AGENT_IP=$AGENT_IP agent bad1 $WORK/bad1 --token '$WRONG_HASH'"
 expect_fail '401' \
-  timeout 20 bash -c "$(declare -f agent in_node); BIN=$BIN NS=$NS HOST_IP=$HOST_IP PORT=$PORT AGENT_IP=$AGENT_IP agent bad2 $WORK/bad2 --token '${TOKEN%:*}:wrong-password'"
+  timeout 20 bash -c "$(declare -f agent node_exec); BIN=$BIN NS=$NS HOST_IP=$HOST_IP PORT=$PORT AGENT_IP=$AGENT_IP agent bad2 $WORK/bad2 --token '${TOKEN%:*}:wrong-password'"
 
 # Archives for the preload: a good one (and the pause stand-in), and one with a flipped byte in
 # a layer.
@@ -88,7 +88,7 @@ grep -q 'sandbox_image = "docker.io/rancher/mirrored-pause:3.6"' "$WORK/a1/agent
   || fail "containerd config"
 expect_ok k -n kube-system get secret worker-1.node-password.k3s -o 'jsonpath={.type}'
 [ "$(cat "$WORK/last.out")" = k3s.cattle.io/node-password ] || fail "password secret: $(cat "$WORK/last.out")"
-[ "$(stat -c %a "$WORK/a1/etc-rancher/node/password")" = 600 ] || fail "password file mode"
+[ "$(stat -c %a "$WORK/a1/fs/etc/rancher/node/password")" = 600 ] || fail "password file mode"
 A=$WORK/a1/agent
 expect_ok openssl verify -CAfile "$A/client-ca.crt" "$A/client-kubelet.crt"
 openssl x509 -in "$A/client-kubelet.crt" -noout -subject | grep -q 'O *= *system:nodes, CN *= *system:node:worker-1' \
@@ -121,7 +121,7 @@ expect_ok k delete pod on-worker --grace-period=1 --timeout=30s
 
 # The same name with another password is refused.
 expect_fail 'Node password rejected, duplicate hostname' \
-  timeout 20 bash -c "$(declare -f agent in_node); BIN=$BIN NS=$NS HOST_IP=$HOST_IP PORT=$PORT AGENT_IP=$AGENT_IP agent worker-1 $WORK/impostor --token '$TOKEN'"
+  timeout 20 bash -c "$(declare -f agent node_exec); BIN=$BIN NS=$NS HOST_IP=$HOST_IP PORT=$PORT AGENT_IP=$AGENT_IP agent worker-1 $WORK/impostor --token '$TOKEN'"
 
 # An archive dropped in while the agent runs is imported live.
 make_rootfs "$WORK/rootfs2" later

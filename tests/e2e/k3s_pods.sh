@@ -47,7 +47,7 @@ printf 'mirrors:\n  mirror.test:\n    endpoint: ["http://127.0.0.1:5000"]\n' > "
 printf '# pulled at start\nmirror.test/listed:1\n' > "$D/agent/images/list.txt"
 
 start_server() {
-  in_node "$NS" "$WORK/node" "$BIN/k3s" server -d "$D" --https-listen-port "$PORT" \
+  node_exec "$NS" "$WORK/node" "$BIN/k3s" server -d "$D" --https-listen-port "$PORT" \
     -o "$KUBECONFIG" --node-name node-1 --private-registry "$WORK/registries.yaml" \
     >> "$WORK/server.log" 2>&1 &
   SERVER=$!
@@ -61,14 +61,14 @@ start_server() {
 }
 start_server
 expect_ok k wait --for=condition=Ready node/node-1 --timeout=30s
-k get node node-1 -o jsonpath='{.metadata.labels}' | grep -q '"node-role.kubernetes.io/control-plane":"true"' \
+k get node node-1 -o jsonpath='{.metadata.labels}' | grep '"node-role.kubernetes.io/control-plane":"true"' > /dev/null \
   || fail "no control-plane role label"
-ctr_node() { ctr -a "$WORK/node/run-k3s/containerd/containerd.sock" -n k8s.io "$@"; }
-ctr_node images ls | grep -q 'mirror.test/listed:1 .*io.cri-containerd.pinned=pinned' \
+ctr_node() { ctr -a "$WORK/node/fs/run/k3s/containerd/containerd.sock" -n k8s.io "$@"; }
+ctr_node images ls | grep 'mirror.test/listed:1 .*io.cri-containerd.pinned=pinned' > /dev/null \
   || fail "the listed image was not pulled and pinned: $(ctr_node images ls; grep list.txt "$WORK/server.log")"
 # `k3s ctr` finds the agent's containerd by itself.
 nsenter --mount="$WORK/node/ns/mnt" --net=/run/netns/"$NS" "$BIN/k3s" ctr -n k8s.io images ls -q \
-  | grep -qx registry.local/web:1 || fail "k3s ctr does not reach the agent's containerd"
+  | grep -x registry.local/web:1 > /dev/null || fail "k3s ctr does not reach the agent's containerd"
 CIDR=$(k get node node-1 -o jsonpath='{.spec.podCIDR}')
 [[ $CIDR == 10.42.*.0/24 ]] || fail "pod CIDR: $CIDR"
 
@@ -120,7 +120,7 @@ IP=$(k get pod "$POD" -o jsonpath='{.status.podIP}')
 [[ $IP == ${CIDR%.0/24}.* ]] || fail "pod IP $IP is not in $CIDR"
 [ "$(ip netns exec "$NS" curl -s --max-time 5 "http://$IP:8080/index.html")" = served-by-pod ] \
   || fail "the pod does not answer on $IP"
-LOG=$(ls "$WORK"/node/pod-logs/default_"$POD"_*/web/0.log)
+LOG=$(ls "$WORK"/node/fs/var/log/pods/default_"$POD"_*/web/0.log)
 grep -q "stdout F greeting=hello-from-configmap pod=$POD" "$LOG" || { cat "$LOG" >&2; fail "env"; }
 grep -q "stdout F token-mounted" "$LOG" || { cat "$LOG" >&2; fail "service-account token"; }
 
@@ -129,7 +129,7 @@ grep -q "stdout F token-mounted" "$LOG" || { cat "$LOG" >&2; fail "service-accou
 [ "$(k logs "$POD" --tail=1)" = token-mounted ] || fail "kubectl logs --tail"
 k logs "$POD" --timestamps | head -1 | grep -Eq '^20[0-9-]+T[0-9:.]+Z greeting=' || fail "kubectl logs --timestamps"
 [ "$(k exec "$POD" -- cat /config/greeting)" = hello-from-configmap ] || fail "kubectl exec"
-k exec -v=6 "$POD" -- true 2>&1 | grep -q 'The subprotocol is v5.channel.k8s.io' \
+k exec -v=6 "$POD" -- true 2>&1 | grep 'The subprotocol is v5.channel.k8s.io' > /dev/null \
   || fail "kubectl exec did not use WebSocket v5: $(k exec -v=6 "$POD" -- true 2>&1 | tail -3)"
 echo exit | script -qec "ip netns exec $NS kubectl exec -it $POD -- tty" /dev/null > "$WORK/tty.out"
 grep -q '^/dev/pts/' "$WORK/tty.out" || fail "kubectl exec -it: $(cat "$WORK/tty.out")"
@@ -156,7 +156,7 @@ expect_ok k wait --for=jsonpath='{.status.phase}'=Succeeded pod/ticker --timeout
 container_pid() {  # the pid of the pod's httpd
   local id
   id=$(k get pod "$1" -o jsonpath='{.status.containerStatuses[0].containerID}')
-  cat "$WORK/node/run-k3s/containerd/io.containerd.runtime.v2.task/k8s.io/${id#containerd://}/init.pid"
+  cat "$WORK/node/fs/run/k3s/containerd/io.containerd.runtime.v2.task/k8s.io/${id#containerd://}/init.pid"
 }
 kill -9 "$(container_pid "$POD")"
 deadline=$((SECONDS + 30))

@@ -2,16 +2,13 @@
 # name what failed, and a private containerd. Source it; BIN must point at build/bin.
 set -euo pipefail
 WORK=$(mktemp -d /tmp/k3a-e2e.XXXXXX)
-CLEANUP=("umount_under $WORK; rm -rf $WORK")
+CLEANUP=("node_unmount $WORK; rm -rf $WORK")
 cleanup() { for c in "${CLEANUP[@]}"; do eval "$c" || true; done; }
 trap cleanup EXIT
 K3A="$BIN/k3s-airgap"
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/node.sh"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
-# umount_under DIR: detaches every mount below DIR (deepest first).
-umount_under() {
-  awk -v d="$1/" 'index($2, d) == 1 {print $2}' /proc/self/mounts | sort -r | xargs -r -n1 umount -l
-}
 expect_ok() { "$@" > "$WORK/last.out" 2>&1 || { cat "$WORK/last.out" >&2; fail "command failed: $*"; }; }
 # expect_fail PATTERN CMD...: the command must fail and print PATTERN.
 expect_fail() {
@@ -97,60 +94,17 @@ start_k3s_server() {
   fail "k3s server did not become ready"
 }
 
-# make_node_netns NS ADDRESS: a network namespace whose only link is a veth pair inside it (the
-# node's address on one end), so its pods' bridge and iptables rules stay in it; removed on exit
-# together with every process in it and their children (containers outlive k3s, as upstream's do).
+# make_node_netns NS ADDRESS: a node's network namespace (scripts/node.sh) whose only link is a
+# veth pair inside it (the node's address on one end), so its pods' bridge and iptables rules
+# stay in it; removed on exit together with every process in it and their children.
 make_node_netns() {
   local ns=$1 address=$2
-  ip netns add "$ns"
-  CLEANUP=("kill_netns $ns; ip netns del $ns" "${CLEANUP[@]}")
-  ip netns exec "$ns" ip link set lo up
+  node_netns "$ns"
+  CLEANUP=("node_kill $ns; ip netns del $ns" "${CLEANUP[@]}")
   ip netns exec "$ns" ip link add n0 type veth peer name n1
   ip netns exec "$ns" ip addr add "$address/24" dev n0
   ip netns exec "$ns" ip link set n0 up
   ip netns exec "$ns" ip link set n1 up
-}
-
-# kill_netns NS: SIGKILL to every process in the namespace and all their descendants, until
-# none is left.
-kill_netns() {
-  local pids todo round
-  for round in $(seq 50); do
-    todo=$(ip netns pids "$1" 2>/dev/null || true)
-    [ -n "$todo" ] || return 0
-    pids=""
-    while [ -n "$todo" ]; do
-      pids="$pids $todo"
-      todo=$(for p in $todo; do cat /proc/"$p"/task/*/children 2>/dev/null || true; done)
-    done
-    kill -9 $pids 2>/dev/null || true
-    sleep 0.1
-  done
-}
-
-# in_node NS DIR CMD...: CMD in the node's network namespace (entered without remounting /sys,
-# so cgroups stay visible) and the node's own mount namespace, which outlives the processes in
-# it as a host's mounts do (pods' network namespaces survive a restart of k3s): /etc/rancher,
-# /run/k3s, /var/lib/kubelet and /var/log/pods bound to directories under DIR, a private
-# /run/netns. It replaces the calling shell (exec): run it in the background, where $! is then
-# the pid of CMD. The mounts go with $WORK at exit.
-in_node() {
-  local ns=$1 dir=$2; shift 2
-  if [ ! -e "$dir/ns/mnt" ]; then
-    mkdir -p "$dir/ns" "$dir/etc-rancher" "$dir/run-k3s" "$dir/kubelet" "$dir/pod-logs"
-    mount --bind "$dir/ns" "$dir/ns"
-    mount --make-private "$dir/ns"
-    touch "$dir/ns/mnt"
-    unshare --mount="$dir/ns/mnt" --propagation private sh -c '
-      set -e; d=$1
-      mkdir -p /etc/rancher /run/k3s /var/lib/kubelet /var/log/pods /run/netns
-      mount --bind "$d/etc-rancher" /etc/rancher
-      mount --bind "$d/run-k3s" /run/k3s
-      mount --bind "$d/kubelet" /var/lib/kubelet
-      mount --bind "$d/pod-logs" /var/log/pods
-      mount -t tmpfs tmpfs /run/netns' node "$dir"
-  fi
-  exec nsenter --mount="$dir/ns/mnt" --net=/run/netns/"$ns" "$@"
 }
 
 # make_pause_image FILE: the stand-in for the pause image (busybox sleeping as PID 1), as

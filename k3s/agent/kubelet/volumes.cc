@@ -174,6 +174,31 @@ core::Result<std::string> claim_path(const json& source, const std::string& ns,
                      pv_name);
 }
 
+// Upstream's MakeNestedMountpoints: where a container mounts another volume below this one
+// (CoreDNS's custom config inside its config volume), the mount point is made in this volume's
+// directory, since a read-only volume cannot get it from the runtime.
+core::Result<void> make_nested_mountpoints(const json& pod, const std::string& volume,
+                                           const std::string& dir) {
+  const json& spec = obj(pod, "spec");
+  for (const char* list : {"initContainers", "containers"}) {
+    for (const auto& c : arr(spec, list)) {
+      for (const auto& m : arr(c, "volumeMounts")) {
+        if (str(m, "name") != volume) continue;
+        std::string base = str(m, "mountPath");
+        while (base.size() > 1 && base.ends_with('/')) base.pop_back();
+        for (const auto& other : arr(c, "volumeMounts")) {
+          std::string path = str(other, "mountPath");
+          if (!path.starts_with(base + "/")) continue;
+          std::string rel = path.substr(base.size() + 1);
+          while (rel.ends_with('/')) rel.pop_back();
+          if (!rel.empty() && safe_relative(rel)) K3A_CHECK(core::make_dirs(dir + "/" + rel, 0755));
+        }
+      }
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 core::Result<void> write_atomic_dir(const std::string& dir, const Files& files, int mode) {
@@ -266,6 +291,7 @@ core::Result<std::map<std::string, std::string>> prepare_volumes(const json& pod
       if (plugin == "projected") K3A_CHECK(add_projected(files, source, pod, dir, get, token));
       int mode = source.value("defaultMode", 0644);
       K3A_CHECK(write_atomic_dir(dir, files, mode));
+      K3A_CHECK(make_nested_mountpoints(pod, name, dir));
       return dir;
     }();
     if (!prepared) return std::unexpected(std::move(prepared.error()).context("volume " + name));

@@ -137,6 +137,29 @@ TEST_F(VolumesTest, ConfigMapWritesAllKeys) {
   EXPECT_EQ(read(dir + "/b.conf"), "B");
 }
 
+// CoreDNS mounts an optional ConfigMap below its read-only config volume: the mount point is
+// made in the config volume's directory, as upstream's MakeNestedMountpoints does, and survives
+// a content change; paths outside the volume are not created.
+TEST_F(VolumesTest, NestedMountPointsAreMadeInTheParentVolume) {
+  objects_["configmaps/shop/settings"] = {{"data", {{"Corefile", "A"}}}};
+  json pod = pod_with(json::parse(R"([{"name": "cfg", "configMap": {"name": "settings"}},
+                                      {"name": "custom", "emptyDir": {}}])"));
+  pod["spec"]["containers"][0]["volumeMounts"] = json::parse(R"([
+    {"name": "cfg", "mountPath": "/etc/coredns/", "readOnly": true},
+    {"name": "custom", "mountPath": "/etc/coredns/custom/site"},
+    {"name": "custom", "mountPath": "/etc/corednsx"},
+    {"name": "custom", "mountPath": "/etc/coredns/../escape"}])");
+  ASSERT_TRUE(prepare_volumes(pod, node_, getter(), requester()));
+  std::string dir = volume_dir("configmap", "cfg");
+  EXPECT_TRUE(std::filesystem::is_directory(dir + "/custom/site"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/x"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/../escape"));
+  objects_["configmaps/shop/settings"] = {{"data", {{"Corefile", "B"}}}};
+  ASSERT_TRUE(prepare_volumes(pod, node_, getter(), requester()));
+  EXPECT_EQ(read(dir + "/Corefile"), "B");
+  EXPECT_TRUE(std::filesystem::is_directory(dir + "/custom/site"));
+}
+
 TEST_F(VolumesTest, ConfigMapItemsChooseKeysAndPaths) {
   objects_["configmaps/shop/settings"] = {{"data", {{"a.conf", "A"}, {"b.conf", "B"}}}};
   auto out = prepare(json::parse(R"([{"name": "cfg", "configMap": {"name": "settings",
