@@ -21,7 +21,7 @@ export KUBECONFIG=$WORK/k3s.yaml
 k() { ip netns exec "$NS" kubectl --cache-dir "$WORK/kcache" "$@"; }
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
-in_node "$NS" "$WORK/server-node" "$BIN/k3s" server -d "$WORK/server" --disable-agent \
+node_exec "$NS" "$WORK/server-node" "$BIN/k3s" server -d "$WORK/server" --disable-agent \
   --https-listen-port "$PORT" -o "$KUBECONFIG" > "$WORK/server.log" 2>&1 &
 CLEANUP=("kill $! 2>/dev/null" "${CLEANUP[@]}")
 until k get --raw /readyz > /dev/null 2>&1; do sleep 0.05; done
@@ -34,7 +34,7 @@ expect_ok "$K3A" images build --rootfs "$WORK/rootfs" --entrypoint /bin/sh \
 TOKEN=$(cat "$WORK/server/server/node-token")
 
 start=$(date +%s%N)
-in_node "$NS" "$WORK/agent-node" "$BIN/k3s" agent --server "https://$NODE_IP:$PORT" \
+node_exec "$NS" "$WORK/agent-node" "$BIN/k3s" agent --server "https://$NODE_IP:$PORT" \
   --token "$TOKEN" -d "$WORK/agent" --node-name bench-1 > "$WORK/agent.log" 2>&1 &
 AGENT=$!
 CLEANUP=("kill $AGENT 2>/dev/null" "${CLEANUP[@]}")
