@@ -345,6 +345,46 @@ void mount_service_account_token(datastore::Backend& store, const std::string& n
   }
 }
 
+// Priority: a pod's priorityClassName resolved to spec.priority and spec.preemptionPolicy (the
+// global default class, if one is marked, for pods that name none); an unknown class, or a
+// priority that differs from the class's, is refused with upstream's words.
+std::optional<AdmissionDenied> priority(datastore::Backend& store, json& pod) {
+  json& spec = pod["spec"];
+  std::string name = spec.value("priorityClassName", "");
+  json found;
+  if (!name.empty()) {
+    auto kv = store.get("/registry/priorityclasses/" + name);
+    if (kv && *kv) found = json::parse((*kv)->value, nullptr, false);
+    if (!found.is_object()) {
+      return AdmissionDenied{403, "Forbidden",
+                             fmt::format("pods \"{}\" is forbidden: no PriorityClass with name {} "
+                                         "was found",
+                                         pod["metadata"].value("name", ""), name)};
+    }
+  } else if (auto list = store.list(datastore::Range::prefix("/registry/priorityclasses/"),
+                                    {.count = false})) {
+    for (const auto& kv : list->kvs) {
+      json pc = json::parse(kv.value, nullptr, false);
+      if (pc.is_object() && pc.value("globalDefault", false)) found = pc;
+    }
+    if (found.is_object()) spec["priorityClassName"] = found["metadata"].value("name", "");
+  }
+  int64_t value = found.is_object() ? found.value("value", int64_t{0}) : 0;
+  if (spec.contains("priority") && spec["priority"].is_number_integer() &&
+      spec["priority"].get<int64_t>() != value) {
+    return AdmissionDenied{
+        403, "Forbidden",
+        fmt::format("pods \"{}\" is forbidden: the integer value of priority ({}) must not be "
+                    "provided in pod spec; priority admission controller computed {} from the "
+                    "given PriorityClass name",
+                    pod["metadata"].value("name", ""), spec["priority"].get<int64_t>(), value)};
+  }
+  spec["priority"] = value;
+  if (found.is_object())
+    spec["preemptionPolicy"] = found.value("preemptionPolicy", "PreemptLowerPriority");
+  return std::nullopt;
+}
+
 std::optional<AdmissionDenied> admit_create(datastore::Backend& store, const ResourceType& type,
                                             const std::string& ns, json& object) {
   if (!type.namespaced || ns.empty()) return std::nullopt;
@@ -369,6 +409,7 @@ std::optional<AdmissionDenied> admit_create(datastore::Backend& store, const Res
     spec["serviceAccount"] = sa;
     mount_service_account_token(store, ns, sa, spec);
     default_toleration_seconds(spec);
+    if (auto denied = priority(store, object)) return denied;
     if (auto denied = limit_ranger(store, ns, object)) return denied;
   }
   return resource_quota(store, type, ns, object);

@@ -1,5 +1,6 @@
 // The admission steps upstream always runs, for what users set: NamespaceLifecycle (no new
-// objects in a terminating namespace), ServiceAccount defaulting of pods, LimitRanger (container
+// objects in a terminating namespace), ServiceAccount defaulting of pods, Priority (a pod's
+// PriorityClass resolved to its priority), LimitRanger (container
 // defaults from LimitRanges, their minimums and maximums) and ResourceQuota (object counts and
 // cpu/memory requests and limits against each quota's hard limits, with the quota's status
 // brought up to date). Runs before an object is created; thread-safe as the backend is.

@@ -1,6 +1,7 @@
-// The objects every cluster starts with: namespaces, the `kubernetes` Service, the default RBAC
-// policy (Rest::seed).
+// The objects every cluster starts with: namespaces, the `kubernetes` Service, the built-in
+// PriorityClasses, the default RBAC policy (Rest::seed).
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "core/base/time.h"
 #include "core/serde/json.h"
@@ -51,6 +52,22 @@ core::Result<void> Rest::seed(const std::string& service_ip, int https_port) con
          {{{"name", "https"}, {"port", 443}, {"protocol", "TCP"}, {"targetPort", https_port}}}},
         {"sessionAffinity", "None"}}}};
   K3A_CHECK(create_missing("/registry/services/specs/default/kubernetes", svc));
+  // The two built-in PriorityClasses the packaged components (and users' critical pods) name.
+  for (const auto& [name, value, description] :
+       {std::tuple{"system-node-critical", 2000001000,
+                   "Used for system critical pods that must not be moved from their current node."},
+        std::tuple{"system-cluster-critical", 2000000000,
+                   "Used for system critical pods that must run in the cluster, but can be moved "
+                   "to another node if necessary."}}) {
+    json pc = {{"apiVersion", "scheduling.k8s.io/v1"},
+               {"kind", "PriorityClass"},
+               {"metadata", {{"name", name}, {"uid", new_uid()}, {"creationTimestamp", now}}},
+               {"value", value},
+               {"globalDefault", false},
+               {"description", description},
+               {"preemptionPolicy", "PreemptLowerPriority"}};
+    K3A_CHECK(create_missing(std::string("/registry/priorityclasses/") + name, pc));
+  }
   for (json o : default_rbac_objects()) {
     o["metadata"]["uid"] = new_uid();
     o["metadata"]["creationTimestamp"] = now;
