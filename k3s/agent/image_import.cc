@@ -57,13 +57,6 @@ core::Result<images::ArchiveContents> verify(const std::string& archive, images:
   return contents;
 }
 
-template <typename M>
-std::string bytes(const M& message) {
-  std::string out;
-  message.SerializeToString(&out);
-  return out;
-}
-
 class Importer {
  public:
   Importer(core::grpc::Client& c, images::BlobStore& store, core::grpc::Metadata md)
@@ -75,7 +68,7 @@ class Importer {
                               ImportReport& report) {
     pb::InfoRequest info;
     info.set_digest(d.digest);
-    if (c_.call(std::string(kContent) + "Info", bytes(info), md_)) {
+    if (c_.call(std::string(kContent) + "Info", info.SerializeAsString(), md_)) {
       report.blobs_present++;
       return {};
     }
@@ -105,7 +98,7 @@ class Importer {
         for (const auto& [k, v] : labels) (*req.mutable_labels())[k] = v;
         committed = true;
       }
-      return std::optional<std::string>(bytes(req));
+      return std::optional<std::string>(req.SerializeAsString());
     };
     (void)K3A_TRY(c_.stream(std::string(kContent) + "Write", next, md_));
     report.blobs_written++;
@@ -126,7 +119,7 @@ class Importer {
       pb::StatSnapshotRequest stat;
       stat.set_snapshotter(kSnapshotter);
       stat.set_key(chain);
-      if (c_.call(std::string(kSnapshots) + "Stat", bytes(stat), md_)) continue;
+      if (c_.call(std::string(kSnapshots) + "Stat", stat.SerializeAsString(), md_)) continue;
       K3A_CHECK(apply_layer(manifest.layers[i], config.diff_ids[i], parent, chain));
       report.layers_unpacked++;
     }
@@ -135,7 +128,7 @@ class Importer {
     std::string key = std::string("containerd.io/gc.ref.snapshot.") + kSnapshotter;
     (*label.mutable_info()->mutable_labels())[key] = chain;
     label.mutable_update_mask()->add_paths("labels." + key);
-    (void)K3A_TRY(c_.call(std::string(kContent) + "Update", bytes(label), md_));
+    (void)K3A_TRY(c_.call(std::string(kContent) + "Update", label.SerializeAsString(), md_));
     return {};
   }
 
@@ -151,7 +144,7 @@ class Importer {
     t->set_size(target.size);
     pb::CreateImageRequest create;
     *create.mutable_image() = image;
-    auto made = c_.call(std::string(kImages) + "Create", bytes(create), md_);
+    auto made = c_.call(std::string(kImages) + "Create", create.SerializeAsString(), md_);
     if (made || made.error().code() != Errc::kAlreadyExists)
       return made ? core::Result<void>{} : std::unexpected(made.error());
     pb::UpdateImageRequest update;
@@ -159,7 +152,7 @@ class Importer {
     update.mutable_update_mask()->add_paths("target");
     update.mutable_update_mask()->add_paths("labels.io.cri-containerd.image");
     update.mutable_update_mask()->add_paths("labels.io.cri-containerd.pinned");
-    (void)K3A_TRY(c_.call(std::string(kImages) + "Update", bytes(update), md_));
+    (void)K3A_TRY(c_.call(std::string(kImages) + "Update", update.SerializeAsString(), md_));
     return {};
   }
 
@@ -174,7 +167,7 @@ class Importer {
     (*prepare.mutable_labels())["containerd.io/snapshot.ref"] = chain;
     pb::PrepareSnapshotResponse prepared;
     prepared.ParseFromString(
-        K3A_TRY(c_.call(std::string(kSnapshots) + "Prepare", bytes(prepare), md_)));
+        K3A_TRY(c_.call(std::string(kSnapshots) + "Prepare", prepare.SerializeAsString(), md_)));
     auto applied = [&]() -> core::Result<void> {
       pb::ApplyRequest apply;
       apply.mutable_diff()->set_media_type(layer.media_type);
@@ -182,7 +175,8 @@ class Importer {
       apply.mutable_diff()->set_size(layer.size);
       *apply.mutable_mounts() = prepared.mounts();
       pb::ApplyResponse done;
-      done.ParseFromString(K3A_TRY(c_.call(std::string(kDiff) + "Apply", bytes(apply), md_)));
+      done.ParseFromString(
+          K3A_TRY(c_.call(std::string(kDiff) + "Apply", apply.SerializeAsString(), md_)));
       if (done.applied().digest() != diff_id)
         return core::failf(Errc::kIntegrity, "layer {}: unpacked to {}, the config says {}",
                            layer.digest, done.applied().digest(), diff_id);
@@ -191,7 +185,7 @@ class Importer {
       commit.set_name(chain);
       commit.set_key(key);
       (*commit.mutable_labels())["containerd.io/snapshot.ref"] = chain;
-      auto committed = c_.call(std::string(kSnapshots) + "Commit", bytes(commit), md_);
+      auto committed = c_.call(std::string(kSnapshots) + "Commit", commit.SerializeAsString(), md_);
       if (!committed && committed.error().code() != Errc::kAlreadyExists)
         return std::unexpected(committed.error());
       return {};
@@ -200,7 +194,7 @@ class Importer {
       pb::RemoveSnapshotRequest remove;
       remove.set_snapshotter(kSnapshotter);
       remove.set_key(key);
-      (void)c_.call(std::string(kSnapshots) + "Remove", bytes(remove), md_);
+      (void)c_.call(std::string(kSnapshots) + "Remove", remove.SerializeAsString(), md_);
     }
     return applied;
   }
@@ -223,7 +217,7 @@ core::Result<ImportReport> import_archive(core::grpc::Client& containerd,
   lease.set_id("k3s-import-" + core::random_hex(8));
   (*lease.mutable_labels())["containerd.io/gc.expire"] =
       core::format_rfc3339(core::system_now() + 3600);
-  (void)K3A_TRY(containerd.call(std::string(kLeases) + "Create", bytes(lease), md));
+  (void)K3A_TRY(containerd.call(std::string(kLeases) + "Create", lease.SerializeAsString(), md));
   core::grpc::Metadata leased = md;
   leased.emplace_back("containerd-lease", lease.id());
   Importer importer(containerd, store, leased);
@@ -264,7 +258,7 @@ core::Result<ImportReport> import_archive(core::grpc::Client& containerd,
   }();
   pb::DeleteLeaseRequest drop;
   drop.set_id(lease.id());
-  (void)containerd.call(std::string(kLeases) + "Delete", bytes(drop), md);
+  (void)containerd.call(std::string(kLeases) + "Delete", drop.SerializeAsString(), md);
   if (!result) return std::unexpected(result.error());
   return report;
 }

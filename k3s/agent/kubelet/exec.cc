@@ -26,13 +26,6 @@ namespace pb = k3s::containerd;
 constexpr char kTasks[] = "/containerd.services.tasks.v1.Tasks/";
 const core::grpc::Metadata kNamespace = {{"containerd-namespace", "k8s.io"}};
 
-template <typename M>
-std::string bytes(const M& m) {
-  std::string out;
-  m.SerializeToString(&out);
-  return out;
-}
-
 // One exec session: the process's FIFOs pumped to and from the WebSocket.
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -49,8 +42,8 @@ class Session : public std::enable_shared_from_this<Session> {
     pb::GetContainerRequest get;
     get.set_id(c_.container_id);
     pb::GetContainerResponse got;
-    got.ParseFromString(K3A_TRY(
-        cri_.call("/containerd.services.containers.v1.Containers/Get", bytes(get), kNamespace)));
+    got.ParseFromString(K3A_TRY(cri_.call("/containerd.services.containers.v1.Containers/Get",
+                                          get.SerializeAsString(), kNamespace)));
     json spec = json::parse(got.container().spec().value(), nullptr, false);
     if (!spec.is_object() || !spec.contains("process"))
       return core::fail(core::Errc::kInvalid, "the container has no process spec");
@@ -78,11 +71,11 @@ class Session : public std::enable_shared_from_this<Session> {
     if (c_.stdin) K3A_CHECK(fifo("stdin", O_RDWR, in_));
     if (c_.stdout || c_.tty) K3A_CHECK(fifo("stdout", O_RDONLY | O_NONBLOCK, out_));
     if (c_.stderr && !c_.tty) K3A_CHECK(fifo("stderr", O_RDONLY | O_NONBLOCK, err_));
-    (void)K3A_TRY(cri_.call(std::string(kTasks) + "Exec", bytes(exec), kNamespace));
+    (void)K3A_TRY(cri_.call(std::string(kTasks) + "Exec", exec.SerializeAsString(), kNamespace));
     pb::StartRequest start;
     start.set_container_id(c_.container_id);
     start.set_exec_id(id_);
-    (void)K3A_TRY(cri_.call(std::string(kTasks) + "Start", bytes(start), kNamespace));
+    (void)K3A_TRY(cri_.call(std::string(kTasks) + "Start", start.SerializeAsString(), kNamespace));
     return {};
   }
 
@@ -117,7 +110,7 @@ class Session : public std::enable_shared_from_this<Session> {
         resize.set_exec_id(id_);
         resize.set_width(size.is_object() ? size.value("Width", 80u) : 80u);
         resize.set_height(size.is_object() ? size.value("Height", 24u) : 24u);
-        (void)cri_.call(std::string(kTasks) + "ResizePty", bytes(resize), kNamespace);
+        (void)cri_.call(std::string(kTasks) + "ResizePty", resize.SerializeAsString(), kNamespace);
       } else if (channel == 255 && body == std::string(1, '\0')) {
         std::lock_guard lock(mu_);
         stdin_closed_ = true;
@@ -154,7 +147,7 @@ class Session : public std::enable_shared_from_this<Session> {
       close.set_exec_id(id_);
       close.set_stdin(true);
       core::grpc::Client own(socket_);
-      (void)own.call(std::string(kTasks) + "CloseIO", bytes(close), kNamespace);
+      (void)own.call(std::string(kTasks) + "CloseIO", close.SerializeAsString(), kNamespace);
       return;
     }
   }
@@ -167,7 +160,7 @@ class Session : public std::enable_shared_from_this<Session> {
       pb::WaitRequest req;
       req.set_container_id(c_.container_id);
       req.set_exec_id(id_);
-      auto r = waiter.call(std::string(kTasks) + "Wait", bytes(req), kNamespace);
+      auto r = waiter.call(std::string(kTasks) + "Wait", req.SerializeAsString(), kNamespace);
       pb::WaitResponse done;
       if (r) done.ParseFromString(*r);
       code = r ? done.exit_status() : 255;
@@ -214,7 +207,7 @@ class Session : public std::enable_shared_from_this<Session> {
     pb::DeleteProcessRequest del;
     del.set_container_id(c_.container_id);
     del.set_exec_id(id_);
-    (void)cri_.call(std::string(kTasks) + "DeleteProcess", bytes(del), kNamespace);
+    (void)cri_.call(std::string(kTasks) + "DeleteProcess", del.SerializeAsString(), kNamespace);
     conn_->on_read(nullptr, nullptr);  // drops the connection's hold on this session
   }
 
