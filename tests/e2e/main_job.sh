@@ -96,6 +96,7 @@ expect_ok k rollout status deploy/hello --timeout=60s
 # hello_says: what /etc/stand-in holds in the hello pod (the busybox image's content).
 hello_says() { k exec deploy/hello -- cat /etc/stand-in; }
 hello_says | grep 'not the real component' > /dev/null || fail "exec on node-2: $(hello_says 2>&1)"
+k logs deploy/hello | grep '^hello from hello-' > /dev/null || fail "logs from node-2: $(k logs deploy/hello 2>&1)"
 
 # --- upgrade: a second bundle, sequence 2, with a changed busybox image, over both nodes -----
 make_rootfs "$WORK/busybox-v2" busybox
