@@ -29,6 +29,11 @@ struct AdmissionDenied {
 std::optional<AdmissionDenied> admit_create(datastore::Backend& store, const ResourceType& type,
                                             const std::string& ns, nlohmann::json& object);
 
+// The steps for a new pod (admission_pods.cc): ServiceAccount defaulting and its token volume,
+// DefaultTolerationSeconds, Priority. Returns why not.
+std::optional<AdmissionDenied> admit_pod(datastore::Backend& store, const std::string& ns,
+                                         nlohmann::json& pod);
+
 // Lists the objects under a datastore key prefix (the store itself, or a controller's view).
 using ObjectLister = std::function<std::vector<nlohmann::json>(const std::string& prefix)>;
 
