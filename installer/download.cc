@@ -7,6 +7,7 @@
 
 #include "core/base/progress.h"
 #include "core/base/strings.h"
+#include "core/crypto/hashing_stream.h"
 #include "core/crypto/sha256.h"
 #include "core/fs/atomic_file.h"
 #include "core/fs/files.h"
@@ -77,18 +78,13 @@ core::Result<void> fetch_binary(core::http::Client& http, const std::string& url
                                 const std::string& expected, core::AtomicFile& file) {
   core::Progress progress("k3s", 0);
   if (url.starts_with(kFileScheme)) {
-    std::string path = url.substr(kFileScheme.size());
-    core::Fd in = K3A_TRY(core::Fd::open(path, O_RDONLY));
-    core::Sha256 hash;
-    std::string buf(1 << 20, '\0');
-    while (size_t n = K3A_TRY(in.read_some(buf.data(), buf.size()))) {
-      std::string_view chunk(buf.data(), n);
-      hash.update(chunk);
-      K3A_CHECK(file.write(chunk));
-      progress.advance(n);
-    }
+    core::Fd in = K3A_TRY(core::Fd::open(url.substr(kFileScheme.size()), O_RDONLY));
+    core::FdSource source(in);
+    core::ProgressSource counted(source, progress);
+    core::HashingSink hashed(&file);
+    K3A_CHECK(core::copy_stream(counted, hashed));
     progress.finish();
-    std::string actual = hash.finish_hex();
+    std::string actual = hashed.finish_hex();
     if (actual == expected) return {};
     return core::failf(Errc::kIntegrity, "{}: sha256 mismatch: expected {}, got {}", url, expected,
                        actual);

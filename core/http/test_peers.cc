@@ -91,12 +91,13 @@ std::string head_field(const std::string& head, const std::string& name) {
   return std::string(trim(std::string_view(head).substr(start, head.find("\r\n", start) - start)));
 }
 
-void write_all(int fd, std::string_view data) {
+bool write_all(int fd, std::string_view data) {
   while (!data.empty()) {
     ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n <= 0) return;
+    if (n <= 0) return false;
     data.remove_prefix(static_cast<size_t>(n));
   }
+  return true;
 }
 
 RawServer::RawServer(Handler handler) : handler_(std::move(handler)) {

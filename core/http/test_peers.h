@@ -23,7 +23,8 @@ namespace core::http::testing {
 std::string read_head(int fd);
 // The value of header name in a raw head, or "".
 std::string head_field(const std::string& head, const std::string& name);
-void write_all(int fd, std::string_view data);
+// Sends all of data on the socket; false when the peer is gone.
+bool write_all(int fd, std::string_view data);
 
 // Listens on 127.0.0.1:0 and handles one request per connection with handler(fd, head), then
 // closes the connection. Connections are served one at a time.

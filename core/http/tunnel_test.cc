@@ -51,15 +51,6 @@ Fd connect_local(uint16_t port) {
   return fd;
 }
 
-bool send_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
 // Appends what one recv() brings to `into` once fd is readable. Returns the recv result: > 0
 // bytes read, 0 at EOF, -1 on error or when nothing arrived before the deadline.
 ssize_t receive(int fd, std::string& into, Clock::time_point deadline) {
@@ -155,7 +146,7 @@ class TunnelTest : public ::testing::Test {
   Fd open_client(std::string_view request) {
     Fd fd = connect_local(proxy_->port());
     EXPECT_TRUE(fd.valid());
-    EXPECT_TRUE(send_all(fd.get(), request));
+    EXPECT_TRUE(testing::write_all(fd.get(), request));
     return fd;
   }
 
@@ -172,9 +163,9 @@ TEST_F(TunnelTest, ProxiesUpgradeBothWaysAndClosesUpstreamWhenClientLeaves) {
   EXPECT_EQ(testing::head_field(head, "Upgrade"), "test-proto") << head;
   EXPECT_NE(to_lower(testing::head_field(head, "Connection")).find("upgrade"), std::string::npos)
       << head;
-  ASSERT_TRUE(send_all(client.get(), "hello"));
+  ASSERT_TRUE(testing::write_all(client.get(), "hello"));
   EXPECT_EQ(take_bytes(client.get(), buffered, 5), "HELLO");
-  ASSERT_TRUE(send_all(client.get(), "more data"));
+  ASSERT_TRUE(testing::write_all(client.get(), "more data"));
   EXPECT_EQ(take_bytes(client.get(), buffered, 9), "MORE DATA");
   EXPECT_FALSE(upstream_closed_);
   ASSERT_OK(client.close());
@@ -197,7 +188,7 @@ TEST_F(TunnelTest, BytesUpstreamSendsRightAfterItsHeadReachTheClient) {
   std::string head = take_head(client.get(), buffered);
   EXPECT_TRUE(head.starts_with("HTTP/1.1 101")) << head;
   EXPECT_EQ(take_bytes(client.get(), buffered, 7), "welcome");
-  ASSERT_TRUE(send_all(client.get(), "hi"));
+  ASSERT_TRUE(testing::write_all(client.get(), "hi"));
   EXPECT_EQ(take_bytes(client.get(), buffered, 2), "HI");
 }
 
@@ -211,7 +202,7 @@ TEST_F(TunnelTest, LargeTransferArrivesWholeAndInOrder) {
   std::string expected = sent;
   for (char& ch : expected) ch = static_cast<char>(std::toupper(ch));
   // Sent from another thread so that neither direction can stall on full socket buffers.
-  std::thread writer([&] { EXPECT_TRUE(send_all(client.get(), sent)); });
+  std::thread writer([&] { EXPECT_TRUE(testing::write_all(client.get(), sent)); });
   std::string got = take_bytes(client.get(), buffered, expected.size());
   writer.join();
   EXPECT_EQ(got.size(), expected.size());
@@ -234,7 +225,7 @@ TEST_F(TunnelTest, UnreachableUpstreamIs502) {
                        }));
   Fd client = connect_local(proxy->port());
   ASSERT_TRUE(client.valid());
-  ASSERT_TRUE(send_all(client.get(), kUpgradeRequest));
+  ASSERT_TRUE(testing::write_all(client.get(), kUpgradeRequest));
   std::string buffered;
   RawResponse response = take_response(client.get(), buffered);
   EXPECT_TRUE(response.head.starts_with("HTTP/1.1 502")) << response.head;
@@ -245,7 +236,7 @@ TEST_F(TunnelTest, UpstreamClosingEndsTheClientConnection) {
   std::string buffered;
   std::string head = take_head(client.get(), buffered);
   ASSERT_TRUE(head.starts_with("HTTP/1.1 101")) << head;
-  ASSERT_TRUE(send_all(client.get(), "bye"));
+  ASSERT_TRUE(testing::write_all(client.get(), "bye"));
   const auto deadline = Clock::now() + kDeadline;
   ssize_t n = 1;
   while (n > 0) n = receive(client.get(), buffered, deadline);

@@ -55,20 +55,13 @@ bool disabled(const std::string& relative, const std::set<std::string>& names) {
   return false;
 }
 
-const std::vector<PackagedFile>& packaged_manifests() {
-  static const std::vector<PackagedFile> kFiles = [] {
-    std::vector<PackagedFile> files;
-    for (const auto& f : packaged::kFiles) files.push_back({std::string(f.relative), f.text});
-    return files;
-  }();
-  return kFiles;
-}
+std::span<const PackagedFile> packaged_manifests() { return packaged::kFiles; }
 
-core::Result<void> stage_manifests(const std::string& dir, const std::vector<PackagedFile>& files,
+core::Result<void> stage_manifests(const std::string& dir, std::span<const PackagedFile> files,
                                    const std::map<std::string, std::string>& vars,
                                    const std::set<std::string>& disabled_names) {
   for (const auto& f : files) {
-    if (disabled(f.relative, disabled_names)) continue;
+    if (disabled(std::string(f.relative), disabled_names)) continue;
     std::string path = core::join_path(dir, f.relative);
     K3A_CHECK(core::make_dirs(core::dir_name(path), 0700));
     K3A_CHECK(core::write_file_atomic(path, substitute_variables(std::string(f.text), vars), 0600));

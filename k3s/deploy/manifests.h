@@ -7,11 +7,13 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/base/error.h"
+#include "k3s/deploy/packaged.h"
 
 namespace k3s::deploy {
 
@@ -26,16 +28,14 @@ std::string substitute_variables(std::string text, const std::map<std::string, s
 // disabled component: its name without extension or one of its parent directories is listed.
 bool disabled(const std::string& relative, const std::set<std::string>& names);
 
-struct PackagedFile {
-  std::string relative;   // path under the manifests directory
-  std::string_view text;  // with %{...}% variables
-};
+// A path under the manifests directory and its text, with %{...}% variables.
+using PackagedFile = packaged::File;
 // The manifests that ship inside k3s.
-const std::vector<PackagedFile>& packaged_manifests();
+std::span<const PackagedFile> packaged_manifests();
 
 // Writes each packaged file that is not disabled under `dir` (0600, parent directories 0700),
 // with the variables substituted; they are rewritten at every start, as upstream's are.
-core::Result<void> stage_manifests(const std::string& dir, const std::vector<PackagedFile>& files,
+core::Result<void> stage_manifests(const std::string& dir, std::span<const PackagedFile> files,
                                    const std::map<std::string, std::string>& vars,
                                    const std::set<std::string>& disabled_names);
 

@@ -74,7 +74,7 @@ TEST(Manifests, StagesWithVariablesAndSkipsDisabled) {
 // takes as its default image list.
 TEST(Manifests, PackagedManifestsParseAndTheirImagesArePinned) {
   std::vector<std::string> names;
-  for (const auto& f : packaged_manifests()) names.push_back(f.relative);
+  for (const auto& f : packaged_manifests()) names.emplace_back(f.relative);
   EXPECT_EQ(
       names,
       (std::vector<std::string>{
