@@ -57,7 +57,7 @@ pinned=$("$K3A" bundle inspect "$WORK/site.tar.zst" -o json | python3 -c '
 import json, sys
 for i in json.load(sys.stdin)["image_list"]:
     if i["reference"] == "docker.io/rancher/mirrored-pause:3.6": print(i["platforms"]["linux/amd64"])')
-"${CTR[@]}" images ls | grep "mirrored-pause:3.6" | grep -q "$pinned" || fail "containerd's digest differs from the pinned $pinned"
+"${CTR[@]}" images ls | grep "mirrored-pause:3.6" | grep "$pinned" > /dev/null || fail "containerd's digest differs from the pinned $pinned"
 
 # A corrupt blob in an image archive is named.
 python3 - "$WORK/layout" <<'PY'

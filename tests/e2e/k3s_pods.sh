@@ -127,7 +127,8 @@ grep -q "stdout F token-mounted" "$LOG" || { cat "$LOG" >&2; fail "service-accou
 # kubectl logs and exec, through the API server to the kubelet.
 [ "$(k logs "$POD" | head -1)" = "greeting=hello-from-configmap pod=$POD" ] || fail "kubectl logs: $(k logs "$POD")"
 [ "$(k logs "$POD" --tail=1)" = token-mounted ] || fail "kubectl logs --tail"
-k logs "$POD" --timestamps | head -1 | grep -Eq '^20[0-9-]+T[0-9:.]+Z greeting=' || fail "kubectl logs --timestamps"
+STAMPED=$(k logs "$POD" --timestamps)
+[[ ${STAMPED%%$'\n'*} =~ ^20[0-9-]+T[0-9:.]+Z\ greeting= ]] || fail "kubectl logs --timestamps: $STAMPED"
 [ "$(k exec "$POD" -- cat /config/greeting)" = hello-from-configmap ] || fail "kubectl exec"
 k exec -v=6 "$POD" -- true 2>&1 | grep 'The subprotocol is v5.channel.k8s.io' > /dev/null \
   || fail "kubectl exec did not use WebSocket v5: $(k exec -v=6 "$POD" -- true 2>&1 | tail -3)"
