@@ -14,6 +14,7 @@ build_pkgs=(
 test_pkgs=(
   docker-registry skopeo umoci containerd runc busybox-static openssl zstd apache2-utils faketime
   strace systemd rpm sqlite3 etcd-server etcd-client lz4 bzip2 containernetworking-plugins iptables
+  iproute2
   nginx-light
 )
 

@@ -22,6 +22,7 @@ k() { ip netns exec "$NS" kubectl --cache-dir "$WORK/kcache" "$@"; }
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
 node_exec "$NS" "$WORK/server-node" "$BIN/k3s" server -d "$WORK/server" --disable-agent \
+  --disable coredns,local-storage,traefik,metrics-server \
   --https-listen-port "$PORT" -o "$KUBECONFIG" > "$WORK/server.log" 2>&1 &
 CLEANUP=("kill $! 2>/dev/null" "${CLEANUP[@]}")
 until k get --raw /readyz > /dev/null 2>&1; do sleep 0.05; done

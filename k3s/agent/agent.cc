@@ -20,6 +20,7 @@
 #include "k3s/agent/kubelet/kubelet_server.h"
 #include "k3s/agent/load_balancer.h"
 #include "k3s/agent/preload.h"
+#include "k3s/agent/proxy.h"
 #include "k3s/client/kube_client.h"
 #include "k3s/config/server_config.h"
 #include "k3s/server/net.h"
@@ -290,9 +291,18 @@ core::Result<void> run_agent(const config::AgentConfig& config, const StopWait& 
   std::string since = core::format_rfc3339(core::system_now());
   K3A_CHECK(register_node(kube, config, *joined, since, runtime));
   std::string pod_cidr = K3A_TRY(wait_pod_cidr(kube, joined->node_name));
+  auto network = NetworkKeeper::start(
+      K3A_TRY(client::load_kubeconfig(joined->agent_dir + "/kubeproxy.kubeconfig")),
+      {.node_name = joined->node_name,
+       .cluster_cidr = joined->config.value("ClusterIPRange", "10.42.0.0/16"),
+       .bin_dir = config.data_dir + "/data/current/bin",
+       .service_rules = !joined->config.value("DisableKubeProxy", false)});
+  if (!network)
+    core::log::warn("Services and routes to other nodes' pods are not kept: {}",
+                    network.error().message());
   K3A_CHECK(core::make_dirs(joined->agent_dir + "/etc/cni/net.d", 0755));
   K3A_CHECK(core::write_file_atomic(joined->agent_dir + "/etc/cni/net.d/10-bridge.conflist",
-                                    cni_conflist(pod_cidr)));
+                                    cni_conflist(pod_cidr, !network)));
   kubelet::Kubelet pods(kube.endpoint(),
                         {.node = node_context(config, *joined), .cri_socket = kContainerdSocket});
   pods.start();
@@ -302,6 +312,7 @@ core::Result<void> run_agent(const config::AgentConfig& config, const StopWait& 
                                            .client_ca_file = joined->agent_dir + "/client-ca.crt",
                                            .cri_socket = kContainerdSocket}));
   keep_node(kube, config, *joined, since, runtime, stop);
+  if (network) (*network)->stop();
   kubelet_server->stop();
   pods.stop();
   containerd->stop();

@@ -3,7 +3,8 @@
 // addresses and node info when it changes or every five minutes, the lease in kube-node-lease
 // every ten seconds. Images in agent/images (preload.h) are imported before the node registers,
 // and archives added later within seconds; the node's pods run through the kubelet
-// (kubelet/kubelet.h) on the bridge network of its pod CIDR (cni.h).
+// (kubelet/kubelet.h) on the bridge network of its pod CIDR (cni.h), with Service rules and
+// routes to the other nodes' pods kept by proxy.h.
 #pragma once
 
 #include <chrono>

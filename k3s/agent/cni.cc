@@ -8,11 +8,11 @@
 
 namespace k3s::agent {
 
-std::string cni_conflist(const std::string& pod_cidr) {
+std::string cni_conflist(const std::string& pod_cidr, bool masquerade) {
   nlohmann::json bridge = {{"type", "bridge"},
                            {"bridge", "cni0"},
                            {"isGateway", true},
-                           {"ipMasq", true},
+                           {"ipMasq", masquerade},
                            {"hairpinMode", true},
                            {"ipam",
                             {{"type", "host-local"},

@@ -19,13 +19,13 @@ struct AgentConfig {
   std::vector<std::string> node_labels, node_taints;  // key=value, key=value:Effect
   std::string private_registry = "/etc/rancher/k3s/registries.yaml";
   std::string pause_image = "docker.io/rancher/mirrored-pause:3.6";
-  std::string resolv_conf;                // "" = /etc/resolv.conf, or systemd-resolved's upstream file
+  std::string resolv_conf;  // "" = /etc/resolv.conf, or systemd-resolved's upstream file
   std::vector<std::string> kubelet_args;  // "root-dir=/var/lib/kubelet" ...
   // Where the node's password and id live; upstream's fixed /etc/rancher/node.
   std::string node_identity_dir = "/etc/rancher/node";
-  bool control_plane = false;
-  bool prefer_bundled_bin = false;
-  uint16_t lb_server_port = 6444;  // the client-side load balancer on 127.0.0.1  // <data-dir>/data/current/bin before the host's binaries  // the server's embedded agent: labelled with the server roles
+  bool control_plane = false;       // the server's embedded agent: labelled with the server roles
+  bool prefer_bundled_bin = false;  // <data-dir>/data/current/bin before the host's binaries
+  uint16_t lb_server_port = 6444;   // the client-side load balancer on 127.0.0.1
 };
 
 }  // namespace k3s::config

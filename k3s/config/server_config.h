@@ -33,7 +33,8 @@ struct ServerConfig {
   std::string default_local_storage_path;  // default: <data-dir>/storage
   std::string system_default_registry;     // prefixes the packaged components' images
   bool disable_agent = false;
-  std::string node_name;  // default: the host name
+  bool disable_kube_proxy = false;  // agents keep pod routes but no Service rules
+  std::string node_name;            // default: the host name
   // The embedded agent's node settings (--node-ip, --node-label, --private-registry ...); its
   // server, token, data dir and name come from the server's.
   AgentConfig agent;

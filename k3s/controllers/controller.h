@@ -27,6 +27,7 @@ struct ControllerOptions {
   int64_t node_monitor_grace_seconds = 40;
   // Nodes get their pod CIDRs (a /24 each) from it.
   std::string cluster_cidr = "10.42.0.0/16";
+  bool service_lb = true;  // false with --disable servicelb
 };
 
 // Writes core/v1 Events about objects, as upstream's recorder does: one Event per object,

@@ -75,8 +75,12 @@ void FakeKubelet::heartbeat(const json& node, const json& lease) {
       body["status"]["capacity"] = {{"cpu", "4"}, {"memory", "8Gi"}, {"pods", "110"}};
       body["status"]["allocatable"] = body["status"]["capacity"];
     }
-    body["status"]["addresses"] = json::array({{{"type", "InternalIP"}, {"address", "10.0.0.1"}},
-                                               {{"type", "Hostname"}, {"address", name}}});
+    // fake-N has 10.0.0.N (10.0.0.1 for other names).
+    std::string n = name.substr(name.rfind('-') + 1);
+    bool numbered = !n.empty() && n.size() <= 3 && std::all_of(n.begin(), n.end(), ::isdigit);
+    body["status"]["addresses"] =
+        json::array({{{"type", "InternalIP"}, {"address", "10.0.0." + (numbered ? n : "1")}},
+                     {{"type", "Hostname"}, {"address", name}}});
     (void)send("PUT", "/api/v1/nodes/" + name + "/status", body);
   }
   std::string lease_path = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/" + name;

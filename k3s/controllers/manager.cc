@@ -21,6 +21,7 @@ ControllerManager::ControllerManager(const apiserver::ApiServer& api, datastore:
   controllers_.push_back(make_node_lifecycle_controller(context_));
   controllers_.push_back(make_node_ipam_controller(context_));
   controllers_.push_back(make_node_hosts_controller(context_));
+  if (options_.service_lb) controllers_.push_back(make_service_lb_controller(context_));
   controllers_.push_back(make_job_controller(context_));
   controllers_.push_back(make_cron_job_controller(context_));
   controllers_.push_back(make_daemon_set_controller(context_));

@@ -49,6 +49,7 @@ std::unique_ptr<Controller> make_endpoints_controller(ControllerContext& c);
 std::unique_ptr<Controller> make_node_lifecycle_controller(ControllerContext& c);
 std::unique_ptr<Controller> make_node_ipam_controller(ControllerContext& c);
 std::unique_ptr<Controller> make_node_hosts_controller(ControllerContext& c);
+std::unique_ptr<Controller> make_service_lb_controller(ControllerContext& c);
 std::unique_ptr<Controller> make_job_controller(ControllerContext& c);
 std::unique_ptr<Controller> make_cron_job_controller(ControllerContext& c);
 std::unique_ptr<Controller> make_daemon_set_controller(ControllerContext& c);

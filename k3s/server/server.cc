@@ -86,7 +86,8 @@ nlohmann::json agent_config(const config::ServerConfig& config) {
           {"HTTPSPort", config.https_port},
           {"SupervisorPort", config.https_port},
           {"SystemDefaultRegistry", config.system_default_registry},
-          {"FlannelBackend", "vxlan"},
+          {"FlannelBackend", "host-gw"},
+          {"DisableKubeProxy", config.disable_kube_proxy},
           {"EgressSelectorMode", "agent"},
           {"Disables", config.disable}};
 }
@@ -155,15 +156,16 @@ core::Result<void> run_server(config::ServerConfig config) {
                           : config.bind_address != "0.0.0.0" && config.bind_address != "::"
                               ? config.bind_address
                               : node_ip();
+  std::set<std::string> disabled(config.disable.begin(), config.disable.end());
   controllers::ControllerManager controllers(
       api, *store,
       {.server_ca_pem = K3A_TRY(core::read_file(pki.server_ca)),
        .api_address = advertise,
        .api_port = config.advertise_port,
-       .cluster_cidr = config.cluster_cidr});
+       .cluster_cidr = config.cluster_cidr,
+       .service_lb = !disabled.count("servicelb")});
   K3A_CHECK(controllers.start());
   std::string manifests = config.data_dir + "/server/manifests";
-  std::set<std::string> disabled(config.disable.begin(), config.disable.end());
   K3A_CHECK(deploy::stage_manifests(manifests, deploy::packaged_manifests(),
                                     manifest_variables(config), disabled));
   controllers::LocalApi in_process(api);

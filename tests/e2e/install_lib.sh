@@ -49,13 +49,6 @@ target_read() {
   cat "$root$p"
 }
 
-# wait_for WHAT CMD...: polls CMD until it succeeds (10 s at most).
-wait_for() {
-  local what=$1 i; shift
-  for i in $(seq 200); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
-  fail "timed out waiting for $what"
-}
-
 # start_mirror ROOT LOG: `k3s-airgap mirror serve` on a free loopback port, stopped at exit;
 # sets PORT and U (its URL) once it answers.
 start_mirror() {

@@ -4,8 +4,10 @@
 # a new image, `rollout history` and `rollout undo` go back, `kubectl scale` changes the pod
 # count, describe shows the conditions and events; DaemonSets and StatefulSets roll out; a
 # Service gets Endpoints and an
-# EndpointSlice from the ready pods; deleting a Deployment takes its ReplicaSets and pods (and --cascade=orphan leaves them); `kubectl delete namespace` returns and leaves
-# nothing behind. The packaged manifests are deployed as Addons.
+# EndpointSlice from the ready pods; deleting a Deployment takes its ReplicaSets and pods (and
+# --cascade=orphan leaves them); `kubectl delete namespace` returns and leaves nothing behind;
+# ServiceLB gives LoadBalancer Services the nodes' addresses. The packaged manifests are
+# deployed as Addons.
 BIN=${BIN:?}
 TEST_BIN=${TEST_BIN:?}
 source "$(dirname "$0")/lib.sh"
@@ -138,9 +140,37 @@ curl -sk -H "Authorization: Bearer $(awk '/token:/{print $2}' "$KUBECONFIG")" \
   "https://127.0.0.1:$PORT/api/v1/pods" > /dev/null
 left=$(sqlite3 "$D/server/db/state.db" "SELECT count(*) FROM kine WHERE name LIKE '/registry/%/team/%' AND deleted = 0 AND id IN (SELECT max(id) FROM kine GROUP BY name)")
 [ "$left" = 0 ] || fail "$left objects left in the deleted namespace: $(sqlite3 "$D/server/db/state.db" "SELECT name FROM kine WHERE name LIKE '/registry/%/team/%' AND deleted = 0 AND id IN (SELECT max(id) FROM kine GROUP BY name)")"
-# --disable at the next start deletes the component's manifest, Addon and objects.
+# ServiceLB: a LoadBalancer Service gets the Ready nodes' addresses, only the labelled nodes'
+# once one carries svccontroller.k3s.cattle.io/enablelb=true; one with a loadBalancerClass is
+# left to that class's controller.
+expect_ok k create -f - <<'YAML'
+apiVersion: v1
+kind: Node
+metadata: {name: fake-2, labels: {kubernetes.io/hostname: fake-2}}
+YAML
+until_ok 20 k wait --for=condition=Ready node/fake-2 --timeout=1s
+expect_ok k create service loadbalancer lb --tcp=80:8080
+expect_ok k apply -f - <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {name: classed}
+spec: {type: LoadBalancer, loadBalancerClass: example.com/lb, ports: [{port: 80}]}
+YAML
+lb_is() { [ "$(k get svc "$1" -o jsonpath='{.status.loadBalancer.ingress[*].ip}')" = "$2" ]; }
+until_ok 10 lb_is lb "10.0.0.1 10.0.0.2"
+expect_ok k label node fake-2 svccontroller.k3s.cattle.io/enablelb=true
+until_ok 10 lb_is lb 10.0.0.2
+lb_is classed "" || fail "a Service of another loadBalancerClass got addresses"
+expect_ok k get svc lb
+grep -Eq '^lb +LoadBalancer +[0-9.]+ +10\.0\.0\.2 +80:3[0-9]{4}/TCP' "$WORK/last.out" || fail "kubectl get svc: $(cat "$WORK/last.out")"
+
+# --disable at the next start deletes the component's manifest, Addon and objects; with
+# servicelb disabled, LoadBalancer Services get no addresses.
 kill "$SERVER"; wait "$SERVER" || true
-start_k3s_server 127.0.0.1 "$D" --disable ccm
+start_k3s_server 127.0.0.1 "$D" --disable ccm,servicelb
+expect_ok k create service loadbalancer lb2 --tcp=80:8080
+until_ok 10 k get endpoints lb2
+lb_is lb2 "" || fail "servicelb disabled, yet lb2 has addresses"
 until_ok 20 test ! -e "$D/server/manifests/ccm.yaml"
 gone() { ! k get "$@" > /dev/null 2>&1; }
 until_ok 20 gone clusterrole k3s-cloud-controller-manager

@@ -7,7 +7,9 @@
 # restarted; a deleted pod is stopped within its grace period; a restarted k3s adopts the pods it
 # left running; an image that is absent with imagePullPolicy Never waits as ErrImageNeverPull;
 # a failing liveness probe restarts its container. kubectl logs (follow, tail, previous) and exec
-# (WebSocket v5 with stdin, exit codes and a terminal) reach the kubelet through the API server.
+# (WebSocket v5 with stdin, exit codes and a terminal) reach the kubelet through the API server;
+# Services are reached by ClusterIP (from the node and from a pod) and node port, and a Service
+# without endpoints refuses connections.
 BIN=${BIN:?}
 source "$(dirname "$0")/lib.sh"
 NS=k3a-pods-$$
@@ -49,7 +51,7 @@ printf '# pulled at start\nmirror.test/listed:1\n' > "$D/agent/images/list.txt"
 start_server() {
   node_exec "$NS" "$WORK/node" "$BIN/k3s" server -d "$D" --https-listen-port "$PORT" \
     -o "$KUBECONFIG" --node-name node-1 --private-registry "$WORK/registries.yaml" \
-    >> "$WORK/server.log" 2>&1 &
+    --disable coredns,local-storage,traefik,metrics-server >> "$WORK/server.log" 2>&1 &
   SERVER=$!
   CLEANUP=("kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null" "${CLEANUP[@]}")
   local deadline=$((SECONDS + 60))
@@ -120,6 +122,46 @@ IP=$(k get pod "$POD" -o jsonpath='{.status.podIP}')
 [[ $IP == ${CIDR%.0/24}.* ]] || fail "pod IP $IP is not in $CIDR"
 [ "$(ip netns exec "$NS" curl -s --max-time 5 "http://$IP:8080/index.html")" = served-by-pod ] \
   || fail "the pod does not answer on $IP"
+
+# Services through the agent's proxy rules: the ClusterIP and the node port from the node, the
+# ClusterIP from a pod (its endpoint on the same bridge), a Service without endpoints refused.
+cat > "$WORK/web-svc.yaml" <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: nobody}
+spec:
+  selector: {app: nobody}
+  ports: [{port: 81}]
+YAML
+expect_ok k apply -f "$WORK/web-svc.yaml"
+SVC_IP=$(k get svc web -o jsonpath='{.spec.clusterIP}')
+NODE_PORT=$(k get svc web -o jsonpath='{.spec.ports[0].nodePort}')
+node_curl() { ip netns exec "$NS" curl -s --max-time 3 "$@"; }
+wait_for "the web Service's rules" sh -c "ip netns exec $NS curl -sf --max-time 1 http://$SVC_IP/index.html"
+[ "$(node_curl "http://$SVC_IP/index.html")" = served-by-pod ] || fail "ClusterIP $SVC_IP"
+[ "$(node_curl "http://$NODE_IP:$NODE_PORT/index.html")" = served-by-pod ] || fail "node port $NODE_PORT"
+k exec "$POD" -- sh -c "printf 'GET /index.html HTTP/1.0\r\n\r\n' | nc -w 3 $SVC_IP 80" > "$WORK/from-pod.out" 2>&1
+grep -x served-by-pod "$WORK/from-pod.out" > /dev/null || fail "pod to ClusterIP: $(cat "$WORK/from-pod.out")"
+NOBODY_IP=$(k get svc nobody -o jsonpath='{.spec.clusterIP}')
+wait_for "the rule refusing nobody's port" sh -c "ip netns exec $NS iptables-save -t filter | grep -F 'default/nobody has no endpoints'"
+rc=0; node_curl "http://$NOBODY_IP:81/" || rc=$?
+[ "$rc" = 7 ] || fail "a Service without endpoints: curl exit $rc, not 7 (connection refused)"
+ip netns exec "$NS" iptables-save -t nat > "$WORK/nat.rules"
+# kube-proxy's chain name for default/kubernetes:https, as on every Kubernetes node.
+grep -F -- '-A KUBE-SERVICES -d 10.43.0.1/32 -p tcp -m tcp --dport 443 -m comment --comment "default/kubernetes:https cluster IP" -j KUBE-SVC-NPX46M4PTMTKRN6Y' \
+  "$WORK/nat.rules" > /dev/null || fail "nat rules: $(grep KUBE-SERVICES "$WORK/nat.rules")"
+WEB_CHAIN=$(grep -o 'KUBE-SVC-[A-Z0-9]*' <(grep -F 'default/web:http cluster IP' "$WORK/nat.rules"))
+expect_ok k delete svc web nobody
+wait_for "the web Service's chain removed" sh -c "! ip netns exec $NS iptables-save -t nat | grep -F -- ':$WEB_CHAIN '"
+
 LOG=$(ls "$WORK"/node/fs/var/log/pods/default_"$POD"_*/web/0.log)
 grep -q "stdout F greeting=hello-from-configmap pod=$POD" "$LOG" || { cat "$LOG" >&2; fail "env"; }
 grep -q "stdout F token-mounted" "$LOG" || { cat "$LOG" >&2; fail "service-account token"; }

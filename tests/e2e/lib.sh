@@ -51,6 +51,13 @@ CFG
   fail "containerd did not answer"
 }
 
+# wait_for WHAT CMD...: polls CMD until it succeeds (10 s at most).
+wait_for() {
+  local what=$1 i; shift
+  for i in $(seq 200); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
+  fail "timed out waiting for $what"
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # start_registry DIR: Debian's docker-registry (distribution 2.8) on 127.0.0.1; sets REGISTRY.
@@ -94,17 +101,14 @@ start_k3s_server() {
   fail "k3s server did not become ready"
 }
 
-# make_node_netns NS ADDRESS: a node's network namespace (scripts/node.sh) whose only link is a
-# veth pair inside it (the node's address on one end), so its pods' bridge and iptables rules
-# stay in it; removed on exit together with every process in it and their children.
+# make_node_netns NS ADDRESS: a node's network namespace without a network (scripts/node.sh:
+# node_offline_route), so its pods' bridge and iptables rules stay in it; removed on exit
+# together with every process in it and their children.
 make_node_netns() {
   local ns=$1 address=$2
   node_netns "$ns"
   CLEANUP=("node_kill $ns; ip netns del $ns" "${CLEANUP[@]}")
-  ip netns exec "$ns" ip link add n0 type veth peer name n1
-  ip netns exec "$ns" ip addr add "$address/24" dev n0
-  ip netns exec "$ns" ip link set n0 up
-  ip netns exec "$ns" ip link set n1 up
+  node_offline_route "$ns" "$address"
 }
 
 # make_pause_image FILE: the stand-in for the pause image (busybox sleeping as PID 1), as

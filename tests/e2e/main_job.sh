@@ -2,9 +2,10 @@
 # The main job end to end (scripts/main_job.sh: stand-in images, a signed bundle, installed on a
 # node without any network, k3s server with its embedded agent, every packaged kube-system pod
 # Running) within its time budget, then on the same cluster: a second node installed from the
-# same bundle with K3S_URL and K3S_TOKEN joins and runs a pod; a second bundle (higher sequence,
-# a changed image) installs over both nodes and the cluster comes back on it; --rollback returns
-# both to the first bundle, cluster healthy again. Nothing may try to reach a network outside
+# same bundle with K3S_URL and K3S_TOKEN joins and runs a pod, which reaches the other node's
+# pods and Services, and traefik answers on both nodes' load balancer addresses; a second bundle
+# (higher sequence, a changed image) installs over both nodes and the cluster comes back on it;
+# --rollback returns both to the first bundle, cluster healthy again. Nothing may try to reach a network outside
 # the nodes' namespaces.
 BIN=${BIN:?}
 source "$(dirname "$0")/lib.sh"
@@ -97,6 +98,24 @@ expect_ok k rollout status deploy/hello --timeout=60s
 hello_says() { k exec deploy/hello -- cat /etc/stand-in; }
 hello_says | grep 'not the real component' > /dev/null || fail "exec on node-2: $(hello_says 2>&1)"
 k logs deploy/hello | grep '^hello from hello-' > /dev/null || fail "logs from node-2: $(k logs deploy/hello 2>&1)"
+
+# --- Services and pods across the nodes ------------------------------------------------------
+# ServiceLB gives traefik both nodes' addresses; node-2's address reaches the traefik pod on
+# node-1 (node-2's Service rules, then its route to node-1's pod network); the pod on node-2
+# reaches traefik by ClusterIP and by pod IP.
+lb_ips() { k -n kube-system get svc traefik -o jsonpath='{.status.loadBalancer.ingress[*].ip}'; }
+wait_for "traefik's load balancer addresses" sh -c "[ \"\$($OUT/kubectl -n kube-system get svc traefik -o jsonpath='{.status.loadBalancer.ingress[*].ip}')\" = '10.77.0.1 10.78.0.2' ]"
+[ "$(k -n kube-system get pods -l app.kubernetes.io/name=traefik -o jsonpath='{.items[0].spec.nodeName}')" = node-1 ] \
+  || fail "traefik is not on node-1"
+wait_for "node-2's rules for traefik" nsenter --net=/run/netns/"$N2" curl -sf --max-time 1 http://10.78.0.2/ping
+[ "$(nsenter --net=/run/netns/"$N2" curl -s --max-time 3 http://10.78.0.2/ping)" = ok ] \
+  || fail "traefik through node-2's load balancer address (addresses: $(lb_ips))"
+# from_hello ADDRESS PORT: traefik's /ping asked from the pod on node-2.
+from_hello() { k exec deploy/hello -- busybox sh -c "printf 'GET /ping HTTP/1.0\r\n\r\n' | busybox nc -w 3 $1 $2" 2>&1 | tail -1; }
+TRAEFIK_IP=$(k -n kube-system get svc traefik -o jsonpath='{.spec.clusterIP}')
+TRAEFIK_POD=$(k -n kube-system get pods -l app.kubernetes.io/name=traefik -o jsonpath='{.items[0].status.podIP}')
+[ "$(from_hello "$TRAEFIK_IP" 80)" = ok ] || fail "pod on node-2 to traefik's ClusterIP: $(from_hello "$TRAEFIK_IP" 80)"
+[ "$(from_hello "$TRAEFIK_POD" 8000)" = ok ] || fail "pod on node-2 to the traefik pod on node-1: $(from_hello "$TRAEFIK_POD" 8000)"
 
 # --- upgrade: a second bundle, sequence 2, with a changed busybox image, over both nodes -----
 make_rootfs "$WORK/busybox-v2" busybox
