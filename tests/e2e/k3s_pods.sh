@@ -266,6 +266,9 @@ else
 fi
 [ "$(k get pod hp -o jsonpath='{.status.qosClass}')" = Guaranteed ] || fail "QoS class of hp"
 [ "$(k get pods -l app=web -o jsonpath='{.items[0].status.qosClass}')" = BestEffort ] || fail "QoS class of web"
+# Pull policy Always pulls the present image again, once, and starts the container.
+expect_ok k run always --image=mirror.test/pulled:1 --image-pull-policy=Always --command -- sleep 1000
+expect_ok k wait --for=condition=Ready pod/always --timeout=30s
 
 # A liveness probe that starts failing restarts the container.
 cat > "$WORK/live.yaml" <<'YAML'
@@ -288,4 +291,23 @@ until [ "$(k get pod live -o jsonpath='{.status.containerStatuses[0].restartCoun
   [ $SECONDS -lt $deadline ] || fail "the failing liveness probe did not restart the container"
   sleep 0.5
 done
+
+# Pulls that hang (a registry that accepts connections and never answers) hold up no other
+# pod: with more of them than the kubelet has workers, a pod from a present image starts and a
+# deleted pod goes within its grace period.
+ip netns exec "$NS" python3 -c '
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 5001)); s.listen(64); held = []
+while True: held.append(s.accept()[0])' &
+CLEANUP=("kill $! 2>/dev/null" "${CLEANUP[@]}")
+for n in 1 2 3 4 5 6; do expect_ok k run "hang-$n" --image="127.0.0.1:5001/hang:$n"; done
+wait_for "a hanging pull" sh -c "ip netns exec $NS ss -tn state established '( dport = :5001 )' | grep -q 5001"
+start=$SECONDS
+expect_ok k run after --image=registry.local/web:1 --image-pull-policy=IfNotPresent --command -- sleep 1000
+expect_ok k wait --for=condition=Ready pod/after --timeout=30s
+expect_ok k delete pod live --timeout=30s
+[ $((SECONDS - start)) -le 15 ] || fail "a pod start and a deletion took $((SECONDS - start)) s behind hanging pulls"
+[ "$(k get pod hang-1 -o jsonpath='{.status.containerStatuses[0].state.waiting.reason}')" = ContainerCreating ] \
+  || fail "hang-1 waits as: $(k get pod hang-1 -o jsonpath='{.status.containerStatuses[0].state}')"
 echo "e2e k3s_pods: ok"

@@ -149,6 +149,10 @@ void Kubelet::start() {
   Impl& i = *impl_;
   i.threads.emplace_back([&i] { i.watch_pods(); });
   i.threads.emplace_back([&i] { i.relist(); });
+  i.threads.emplace_back([&i] {
+    pull_images(i.state.pulls, i.options.cri_socket, i.stopping,
+                [&i](const std::string& uid) { i.queue.add(uid); });
+  });
   for (int n = 0; n < i.options.workers; ++n) i.threads.emplace_back([&i] { i.work(); });
 }
 
@@ -159,6 +163,10 @@ void Kubelet::stop() {
     i.stopping = true;
   }
   i.wake.notify_all();
+  {
+    std::lock_guard lock(i.state.pulls.mu);  // the puller is waiting, or sees `stopping` next
+  }
+  i.state.pulls.wake.notify_all();
   i.queue.shutdown();
   for (auto& t : i.threads)
     if (t.joinable()) t.join();

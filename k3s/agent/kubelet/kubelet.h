@@ -3,7 +3,9 @@
 // restartPolicy with backoff, runs the probes (probes.h) and writes the pod's status; a pod
 // being deleted is stopped within its grace period and then removed from the API. A relist of
 // the runtime every second notices containers that exit; every pod is synced again every ten
-// seconds. Pods are synced by several workers, never one pod by two at once. Sandboxes and
+// seconds. Pods are synced by several workers, never one pod by two at once; images are pulled
+// one at a time on a thread of their own (upstream's serialized pulls), so a pull that hangs
+// delays only the pods waiting for images. Sandboxes and
 // containers are recognised by their io.kubernetes.* labels, so a restarted agent adopts what
 // it started before and removes what belongs to no pod. start()/stop() from one thread; the
 // lookups are thread-safe.

@@ -13,6 +13,7 @@ namespace {
 using json = nlohmann::json;
 using core::Errc;
 constexpr auto kResync = std::chrono::seconds(10);
+constexpr auto kPullRetry = std::chrono::seconds(10);
 
 bool should_restart(const json& pod, const cri::v1::ContainerStatus& c) {
   std::string policy = str(obj(pod, "spec"), "restartPolicy");
@@ -26,7 +27,7 @@ int64_t seconds_of(int64_t nanos) { return nanos / 1000000000; }
 
 }  // namespace
 
-core::Result<void> PodSyncer::ensure_image(const json& container) {
+core::Result<bool> PodSyncer::ensure_image(const json& pod, const json& container) {
   std::string image = str(container, "image");
   std::string policy = str(container, "imagePullPolicy");
   cri::v1::ImageStatusRequest status;
@@ -34,18 +35,50 @@ core::Result<void> PodSyncer::ensure_image(const json& container) {
   auto have =
       K3A_TRY(cri::call<cri::v1::ImageStatusResponse>(cri_, "ImageService/ImageStatus", status));
   bool present = !have.image().id().empty();
-  if (present && policy != "Always") return {};
   if (!present && policy == "Never")
     return core::failf(Errc::kNotFound,
                        "Container image \"{}\" is not present with pull policy of Never", image);
-  cri::v1::PullImageRequest pull;
-  pull.mutable_image()->set_image(image);
-  core::grpc::Client puller(cri_socket_, std::chrono::minutes(10));
-  auto pulled = cri::call<cri::v1::PullImageResponse>(puller, "ImageService/PullImage", pull);
-  if (!pulled)
+  ImagePulls& pulls = state_.pulls;
+  std::lock_guard lock(pulls.mu);
+  auto last = pulls.done.find(image);
+  bool recent = last != pulls.done.end() && Clock::now() - last->second.at < kPullRetry;
+  // Always pulls once per start: a pull that just succeeded is that pull.
+  if (present && (policy != "Always" || (recent && last->second.error.empty()))) return true;
+  if (recent && !last->second.error.empty())
     return core::failf(Errc::kUnavailable, "Failed to pull image \"{}\": {}", image,
-                       pulled.error().message());
-  return {};
+                       last->second.error);
+  pulls.waiting[image].insert(str(obj(pod, "metadata"), "uid"));
+  if (std::find(pulls.queue.begin(), pulls.queue.end(), image) == pulls.queue.end()) {
+    pulls.queue.push_back(image);
+    pulls.wake.notify_all();
+  }
+  return false;
+}
+
+void pull_images(ImagePulls& pulls, const std::string& cri_socket,
+                 const std::atomic<bool>& stopping,
+                 const std::function<void(const std::string&)>& sync) {
+  core::grpc::Client cri(cri_socket, std::chrono::minutes(10));
+  for (;;) {
+    cri::v1::PullImageRequest pull;
+    {
+      std::unique_lock lock(pulls.mu);
+      pulls.wake.wait(lock, [&] { return stopping || !pulls.queue.empty(); });
+      if (stopping) return;
+      pull.mutable_image()->set_image(pulls.queue.front());
+    }
+    auto pulled = cri::call<cri::v1::PullImageResponse>(cri, "ImageService/PullImage", pull);
+    std::set<std::string> pods;
+    {
+      std::lock_guard lock(pulls.mu);
+      const std::string& image = pull.image().image();
+      pulls.done[image] = {pulled ? "" : pulled.error().message(), Clock::now()};
+      pods = std::move(pulls.waiting[image]);
+      pulls.waiting.erase(image);
+      pulls.queue.pop_front();
+    }
+    for (const auto& uid : pods) sync(uid);
+  }
 }
 
 bool PodSyncer::start(const json& pod, const json& container, uint32_t attempt, PodMemory& mem) {
@@ -56,11 +89,13 @@ bool PodSyncer::start(const json& pod, const json& container, uint32_t attempt, 
                     str(obj(pod, "metadata"), "name"), name, reason, e.message());
     return false;
   };
-  if (auto image = ensure_image(container); !image) {
+  auto image = ensure_image(pod, container);
+  if (!image) {
     if (image.error().code() == Errc::kNotFound) return fail("ErrImageNeverPull", image.error());
     return fail(mem.waiting[name].first == "ErrImagePull" ? "ImagePullBackOff" : "ErrImagePull",
                 image.error());
   }
+  if (!*image) return false;  // pulling: the waiting reason so far stays
   auto config = container_config(pod, container, attempt, mem.pod_ip, node_, get_, mem.volumes);
   if (!config) return fail("CreateContainerConfigError", config.error());
   cri::v1::CreateContainerRequest create;

@@ -8,9 +8,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -51,6 +55,21 @@ struct PodMemory {
   nlohmann::json written;  // the status last written
 };
 
+// Image pulls, one at a time on the kubelet's puller thread as upstream's kubelet serializes
+// them, so that a pull waiting on a registry that does not answer (an air-gapped node asked for
+// an image its bundle lacks) holds up no other pod's sync.
+struct ImagePulls {
+  struct Done {
+    std::string error;  // "" when the pull succeeded
+    Clock::time_point at;
+  };
+  std::mutex mu;
+  std::condition_variable wake;
+  std::deque<std::string> queue;                         // the front one is being pulled
+  std::map<std::string, std::set<std::string>> waiting;  // image → pod uids to sync when done
+  std::map<std::string, Done> done;                      // image → how its last pull ended
+};
+
 struct SharedState {
   // Set once the first list of the node's pods is in: until then a sandbox without a pod is
   // not an orphan.
@@ -58,6 +77,7 @@ struct SharedState {
   std::mutex mu;
   std::map<std::string, nlohmann::json> pods;  // uid → the pod as the API has it
   std::map<std::string, PodMemory> memory;     // uid → ...
+  ImagePulls pulls;
 };
 
 class PodSyncer {
@@ -85,7 +105,10 @@ class PodSyncer {
   // Containers started, restarted by policy, probed.
   void run_containers(const nlohmann::json& pod, const RuntimePod& rt, PodMemory& mem,
                       Clock::time_point& next);
-  core::Result<void> ensure_image(const nlohmann::json& container);
+  // True when the container's image is present as its pull policy wants (Always: pulled in
+  // the last 10 s); false while the pull is queued (the pod is synced again once it ends). A
+  // pull that failed in the last 10 s is that failure.
+  core::Result<bool> ensure_image(const nlohmann::json& pod, const nlohmann::json& container);
   // Runs the container's due probes; false when liveness says to restart it.
   bool probe(const nlohmann::json& pod, const nlohmann::json& container,
              const cri::v1::ContainerStatus& status, PodMemory& mem, Clock::time_point& next);
@@ -103,6 +126,12 @@ class PodSyncer {
   ObjectGetter get_;      // get_object
   TokenRequester token_;  // request_token
 };
+
+// The puller thread's loop: pulls the queued images in order until `stopping` (which the caller
+// sets, then wakes pulls.wake), and hands each pod that waited on an image to `sync`.
+void pull_images(ImagePulls& pulls, const std::string& cri_socket,
+                 const std::atomic<bool>& stopping,
+                 const std::function<void(const std::string&)>& sync);
 
 // The status the pod's runtime state amounts to (phase, conditions, container statuses, IPs).
 nlohmann::json pod_status(const nlohmann::json& pod, const RuntimePod& rt, const PodMemory& mem,
