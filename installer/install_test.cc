@@ -232,6 +232,19 @@ TEST_F(InstallTest, FreshInstallWritesUpstreamsFileSet) {
   EXPECT_TRUE(core::path_exists(host(air + "/current/bundle.json.sig")));
 }
 
+TEST_F(InstallTest, RegistriesFromTheEnvironmentOnlyWhenTheFileIsMissing) {
+  std::string b = bundle({}, "v1.tar.zst");
+  const std::string file = "/etc/rancher/k3s/registries.yaml";
+  ASSERT_OK(
+      run(options(b), plan({{"INSTALL_K3S_REGISTRIES", "https://mirror.site:5000,http://m2"}})));
+  EXPECT_EQ(read(host(file)),
+            "mirrors:\n  \"docker.io\":\n    endpoint:\n      - \"https://mirror.site:5000\"\n"
+            "      - \"http://m2\"\n");
+  ASSERT_OK(core::write_file_atomic(host(file), "mirrors: {}\n"));
+  ASSERT_OK(run(options(b), plan({{"INSTALL_K3S_REGISTRIES", "https://other"}})));
+  EXPECT_EQ(read(host(file)), "mirrors: {}\n");
+}
+
 TEST_F(InstallTest, SecondIdenticalInstallChangesNothing) {
   std::string b = bundle({}, "v1.tar.zst");
   ASSERT_OK(run(options(b)));

@@ -103,6 +103,20 @@ core::Result<void> place_payload_links(const Plan& plan, const BundleManifest& m
   return {};
 }
 
+// The cn script's registries.yaml: docker.io pulled through the INSTALL_K3S_REGISTRIES
+// endpoints, written only when the file does not exist (a site's own file is kept).
+core::Result<void> place_registries(const Plan& plan, Reporter& reporter) {
+  const std::string path = "/etc/rancher/k3s/registries.yaml";
+  if (plan.registries.empty()) return {};
+  if (core::path_exists(plan.host(path))) {
+    reporter.info(fmt::format("{} exists: INSTALL_K3S_REGISTRIES not applied", path));
+    return {};
+  }
+  std::string yaml = "mirrors:\n  \"docker.io\":\n    endpoint:\n";
+  for (const auto& r : plan.registries) yaml += "      - \"" + r + "\"\n";
+  return place_file(plan, path, yaml, 0644, reporter, "Creating registries file");
+}
+
 }  // namespace
 
 const FileRecord* find_artifact(const BundleManifest& m, std::string_view name) {
@@ -146,6 +160,7 @@ core::Result<void> place_payload(const Plan& plan, const BundleManifest& m, cons
 }
 
 core::Result<void> place_service_files(const Plan& plan, Reporter& reporter) {
+  K3A_CHECK(place_registries(plan, reporter));
   if (!plan.bin_dir_read_only) {
     K3A_CHECK(create_symlinks(plan, reporter));
     K3A_CHECK(place_file(plan, plan.killall_script(), render_killall(plan), 0755, reporter,

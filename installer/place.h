@@ -29,7 +29,8 @@ core::Result<void> place_link(const std::string& host_path, const std::string& t
 core::Result<void> place_payload(const Plan& plan, const bundler::BundleManifest& m,
                                  const std::string& arch, Reporter& reporter);
 
-// Everything outside the payload that install.sh writes, in its order.
+// Everything outside the payload that install.sh writes, in its order (with the cn script's
+// registries.yaml from INSTALL_K3S_REGISTRIES first, when the file does not exist).
 core::Result<void> place_service_files(const Plan& plan, Reporter& reporter);
 
 // Upstream's SELinux step without the network: the policy RPMs come from the bundle (artifacts

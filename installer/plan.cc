@@ -43,7 +43,8 @@ bool executable(const std::string& path) { return ::access(path.c_str(), X_OK) =
 
 bool on_path(const std::map<std::string, std::string>& env, const std::string& root,
              const std::string& name) {
-  for (auto dir : core::split(get(env, "PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), ':')) {
+  std::string path = get(env, "PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+  for (auto dir : core::split(path, ':')) {
     if (!dir.empty() && executable(root + std::string(dir) + "/" + name)) return true;
   }
   return false;
@@ -100,6 +101,17 @@ core::Result<void> plan_download_source(const std::map<std::string, std::string>
     plan.channel_url = plan.mirror_url + "/k3s/channels";
   }
   if (auto a = get(env, "INSTALL_K3S_ARTIFACT_URL"); !a.empty()) plan.artifact_url = curl_url(a);
+  // Builds of a commit or a pull request come from k3s's CI storage and GitHub Actions.
+  for (const char* key : {"INSTALL_K3S_PR", "INSTALL_K3S_COMMIT"}) {
+    if (!get(env, key).empty())
+      return core::failf(Errc::kUnsupported,
+                         "{} is not supported: development builds come from k3s's CI storage; "
+                         "install a release (a bundle, or INSTALL_K3S_VERSION from a mirror)",
+                         key);
+  }
+  std::string registries = get(env, "INSTALL_K3S_REGISTRIES");
+  for (auto r : core::split(registries, ','))
+    if (!core::trim(r).empty()) plan.registries.emplace_back(core::trim(r));
   for (const char* key :
        {"INSTALL_K3S_MIRROR", "INSTALL_K3S_MIRROR_URL", "INSTALL_K3S_ARTIFACT_URL",
         "INSTALL_K3S_CHANNEL_URL", "INSTALL_K3S_CHANNEL", "INSTALL_K3S_VERSION"}) {

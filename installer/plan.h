@@ -51,6 +51,9 @@ struct Plan {
   std::string artifact_url;
   std::string github_url = "https://github.com/k3s-io/k3s/releases";
   bool download_requested = false;  // a source, channel or version was named
+  // INSTALL_K3S_REGISTRIES (the cn script's): docker.io mirror endpoints written to
+  // /etc/rancher/k3s/registries.yaml when that file does not exist.
+  std::vector<std::string> registries;
 
   // Lines of the env file, in upstream's order: K3S_*/CONTAINERD_* sorted, then proxies.
   std::vector<std::pair<std::string, std::string>> service_env;

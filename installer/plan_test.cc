@@ -99,6 +99,20 @@ TEST(InstallPlan, MirrorCnDefaultsAndForcesTheChannelUrl) {
   EXPECT_FALSE(make_plan({{"INSTALL_K3S_MIRROR", "CN"}}, {}, ""));
 }
 
+TEST(InstallPlan, RegistriesListAndDevelopmentBuildsRefused) {
+  Plan p = plan_of({{"INSTALL_K3S_REGISTRIES", " https://r1.site:5000 ,,http://r2.site "}});
+  EXPECT_EQ(p.registries, (std::vector<std::string>{"https://r1.site:5000", "http://r2.site"}));
+  EXPECT_TRUE(plan_of({}).registries.empty());
+  for (const char* key : {"INSTALL_K3S_COMMIT", "INSTALL_K3S_PR"}) {
+    auto refused = make_plan({{key, "1234abcd"}}, {}, "");
+    ASSERT_FALSE(refused) << key;
+    EXPECT_EQ(refused.error().code(), core::Errc::kUnsupported);
+    EXPECT_NE(refused.error().message().find(std::string(key) + " is not supported"),
+              std::string::npos)
+        << refused.error().message();
+  }
+}
+
 TEST(InstallPlan, DownloadOnlyWhenASourceOrReleaseIsNamed) {
   EXPECT_FALSE(plan_of({}).download_requested);
   Plan a = plan_of({{"INSTALL_K3S_ARTIFACT_URL", "file:///media/usb/releases/"}});

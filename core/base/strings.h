@@ -9,6 +9,8 @@
 
 namespace core {
 
+// The views point into `s`: keep what it views alive while they are used (a temporary
+// std::string in a range-for's expression is gone before the loop body runs).
 std::vector<std::string_view> split(std::string_view s, char sep);
 std::string_view trim(std::string_view s);
 bool starts_with_ci(std::string_view s, std::string_view prefix);

@@ -198,9 +198,9 @@ core::Result<std::string> wait_pod_cidr(client::KubeClient& kube, const std::str
 // names only loopback servers (a local stub resolver), then systemd-resolved's upstream list.
 std::string resolv_conf(const config::AgentConfig& config) {
   if (!config.resolv_conf.empty()) return config.resolv_conf;
-  auto text = core::read_file("/etc/resolv.conf");
+  std::string text = core::read_file("/etc/resolv.conf").value_or("");
   bool remote = false;
-  for (auto line : core::split(text ? *text : "", '\n')) {
+  for (auto line : core::split(text, '\n')) {
     auto words = core::split(core::trim(line), ' ');
     if (words.size() >= 2 && words[0] == "nameserver" && !words[1].starts_with("127.") &&
         words[1] != "::1")

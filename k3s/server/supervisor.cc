@@ -135,7 +135,8 @@ void Supervisor::issue(const core::http::ServerRequest& req, const std::string& 
     spec.server_auth = true;
     spec.dns_names = {node, "localhost"};
     spec.ip_addresses = {"127.0.0.1"};
-    for (auto ip : core::split(req.header("k3s-Node-IP").value_or(""), ',')) {
+    std::string node_ips = req.header("k3s-Node-IP").value_or("");
+    for (auto ip : core::split(node_ips, ',')) {
       if (auto parsed = parse_ip(std::string(core::trim(ip)))) spec.ip_addresses.push_back(*parsed);
     }
   }
