@@ -49,10 +49,9 @@ std::string internal_ip(const json& node) {
 void set_sysctl(const std::string& name, const char* value) {
   std::string path = "/proc/sys/" + name;
   FILE* f = std::fopen(path.c_str(), "we");
-  if (!f || std::fputs(value, f) < 0 || std::fclose(f) != 0) {
-    if (f) std::fclose(f);
-    core::log::warn("sysctl {}={}: {}", name, value, std::strerror(errno));
-  }
+  bool written = f && std::fputs(value, f) >= 0;
+  if (f && std::fclose(f) != 0) written = false;
+  if (!written) core::log::warn("sysctl {}={}: {}", name, value, std::strerror(errno));
 }
 
 std::vector<json> values(const std::map<std::string, json>& objects) {

@@ -7,7 +7,7 @@
 # runs containerd with its generated configuration and preloads agent/images: a good archive is
 # imported and pinned, a tampered one refused (once), one added later imported live, an unchanged
 # restart reads nothing. Each agent sees its own /etc/rancher and /run/k3s (in its own mount
-# namespace).
+# namespace). The server's --disable-kube-proxy leaves the agent without Service rules.
 BIN=${BIN:?}
 source "$(dirname "$0")/lib.sh"
 D=$WORK/server
@@ -30,7 +30,7 @@ ip netns exec "$NS" ip addr add "$AGENT_IP/30" dev "$NS_IF"
 ip netns exec "$NS" ip link set "$NS_IF" up
 ip netns exec "$NS" ip link set lo up
 
-start_k3s_server "$HOST_IP" "$D"
+start_k3s_server "$HOST_IP" "$D" --disable-kube-proxy
 k() { kubectl --cache-dir "$WORK/kcache" "$@"; }
 TOKEN=$(cat "$D/server/node-token")
 
@@ -82,6 +82,10 @@ expect_ok k wait --for=condition=Ready node/worker-1 --timeout=20s
 expect_ok k get node worker-1 -o 'jsonpath={.status.addresses[0].address} {.metadata.labels.kubernetes\.io/hostname}'
 [ "$(cat "$WORK/last.out")" = "$AGENT_IP worker-1" ] || fail "node: $(cat "$WORK/last.out")"
 expect_ok k -n kube-node-lease get lease worker-1
+# The server's --disable-kube-proxy reaches the agent: pod masquerading, no Service rules.
+wait_for "the agent's FLANNEL-POSTRTG chain" sh -c "ip netns exec $NS iptables-save -t nat | grep -q '^:FLANNEL-POSTRTG'"
+ip netns exec "$NS" iptables-save > "$WORK/agent-rules"
+! grep -q 'KUBE-' "$WORK/agent-rules" || fail "Service rules despite --disable-kube-proxy: $(grep KUBE- "$WORK/agent-rules")"
 expect_ok k get node worker-1 -o 'jsonpath={.status.nodeInfo.containerRuntimeVersion}'
 grep -Eq '^containerd://[0-9]' "$WORK/last.out" || fail "runtime: $(cat "$WORK/last.out")"
 grep -q 'sandbox_image = "docker.io/rancher/mirrored-pause:3.6"' "$WORK/a1/agent/etc/containerd/config.toml" \
