@@ -7,8 +7,10 @@
 
 #include "core/base/log.h"
 #include "core/base/strings.h"
+#include "core/fs/files.h"
 #include "core/http/url.h"
 #include "images/blob_store.h"
+#include "images/manifest.h"
 #include "mirror/store.h"
 
 namespace mirror {
@@ -138,9 +140,9 @@ void registry(Content& c, const Index& index, const Request& req, Writer& w) {
       type = t->second.media_type;
     } else if (!ref.starts_with("sha256:")) {
       return registry_error(w, 404, "MANIFEST_UNKNOWN", "manifest unknown");
-    } else {
-      for (const auto& [tag, m] : repo->second)
-        if (m.digest == ref) type = m.media_type;
+    } else if (auto text = core::read_file(c.blob(ref), 4u << 20)) {
+      // A manifest by digest (one platform's, listed by an index): its type from its content.
+      type = images::detect_media_type(*text).value_or(type);
     }
     w.add_header("Docker-Content-Digest", digest);
     return w.send_file(c.blob(digest), type);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "core/base/strings.h"
@@ -9,6 +10,7 @@
 #include "core/fs/files.h"
 #include "core/serde/json.h"
 #include "images/blob_store.h"
+#include "images/manifest.h"
 #include "images/oci_archive.h"
 
 namespace mirror {
@@ -74,6 +76,51 @@ std::vector<int> numbers(const std::string& v) {
   }
   if (n >= 0) out.push_back(n);
   return out;
+}
+
+bool is_index(const Manifest& m) {
+  return m.media_type == images::kOciIndex || m.media_type == images::kDockerManifestList;
+}
+
+// The descriptor of a single-platform manifest held in the store, its platform read from its
+// config.
+core::Result<images::Descriptor> describe_held(const images::BlobStore& store, const Manifest& m) {
+  images::Descriptor d{.media_type = m.media_type, .digest = m.digest};
+  std::string text = K3A_TRY(store.read(m.digest));
+  d.size = static_cast<int64_t>(text.size());
+  auto manifest = K3A_TRY(images::parse_manifest(text));
+  auto config = K3A_TRY(images::parse_image_config(K3A_TRY(store.read(manifest.config.digest))));
+  d.platform = config.platform;
+  return d;
+}
+
+// What a tag names once `added` (one platform's manifest) joins what it named before: that
+// manifest alone, or an index of every platform held, made here and stored (the added manifest
+// replacing an earlier one of its platform).
+core::Result<Manifest> tag_target(const images::BlobStore& store, const Manifest* before,
+                                  const images::Descriptor& added) {
+  Manifest alone{added.digest, added.media_type};
+  if (!before || !added.platform || before->digest == added.digest) return alone;
+  images::Index index{.media_type = std::string(images::kOciIndex)};
+  if (is_index(*before))
+    index.manifests = K3A_TRY(images::parse_index(K3A_TRY(store.read(before->digest)))).manifests;
+  else
+    index.manifests.push_back(K3A_TRY(describe_held(store, *before)));
+  std::string platform = added.platform->normalized().str();
+  std::erase_if(index.manifests, [&](const images::Descriptor& d) {
+    return !d.platform || d.platform->normalized().str() == platform;
+  });
+  if (index.manifests.empty()) return alone;
+  // Without the archive's annotations (its ref.name): the same manifests make the same index.
+  index.manifests.push_back({.media_type = added.media_type,
+                             .digest = added.digest,
+                             .size = added.size,
+                             .platform = added.platform});
+  std::sort(index.manifests.begin(), index.manifests.end(), [](const auto& a, const auto& b) {
+    return a.platform->normalized().str() < b.platform->normalized().str();
+  });
+  std::string digest = K3A_TRY(store.put(images::to_json(index)));
+  return Manifest{digest, std::string(images::kOciIndex)};
 }
 
 json to_json(const Index& index) {
@@ -153,8 +200,9 @@ core::Result<AddReport> add_bundle(const std::string& root, const std::string& b
       if (image.ref.tag.empty()) continue;
       auto& tags = index.repositories[image.ref.repository];
       index.origins[image.ref.repository] = image.ref.registry;
-      if (!tags.count(image.ref.tag) || f.arch == "amd64" || f.arch.empty())
-        tags[image.ref.tag] = {image.manifest.digest, image.manifest.media_type};
+      auto before = tags.find(image.ref.tag);
+      tags[image.ref.tag] = K3A_TRY(
+          tag_target(store, before == tags.end() ? nullptr : &before->second, image.manifest));
       report.images++;
     }
   }

@@ -2,7 +2,9 @@
 // (<root>/blobs/sha256/<hex>, images::BlobStore), and an index (<root>/index.json) of releases
 // (k3s version → asset name → digest and size, as upstream's release pages name them),
 // channels (name → version) and image repositories (path without registry → tag → manifest,
-// and the registry each came from).
+// and the registry each came from). A tag held for several platforms (a bundle's per-arch
+// image archives, or bundles of different architectures) names an OCI index of them that the
+// mirror makes and stores, so that clients of any architecture pull it by tag.
 // A bundle is verified whole (signatures, every byte, every image blob) before the index
 // changes, and the index changes by one atomic rename. One writer at a time; readers load the
 // index.

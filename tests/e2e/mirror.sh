@@ -3,7 +3,8 @@
 # shared blobs stored once, an unsigned or tampered bundle refused with nothing added), then the
 # requests install.sh, the China mirror's script and upgrade tooling make, answered as upstream
 # answers them (paths, redirects, bodies, hashes), Range and ETag, and the registry checked with
-# skopeo (inspect, and a copy whose blobs are verified) and ctr (pull into a private containerd);
+# skopeo (inspect, and a copy whose blobs are verified; a tag held for two architectures is an
+# index) and ctr (pull into a private containerd);
 # HTTPS; registries.yaml generated for it; a second mirror synced from the first as upstream.
 BIN=${BIN:?}
 source "$(dirname "$0")/lib.sh"
@@ -34,6 +35,30 @@ expect_ok "$K3A" mirror add "$B/v3.tar.zst" --root "$M" --trust "$B/keys/bundle.
 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['channels']==[] and r['files_stored']==0, r" "$WORK/last.out" \
   || fail "an older bundle again: $(cat "$WORK/last.out")"
 
+# A bundle for two architectures: the tag both its image archives carry becomes one index.
+mkdir -p "$B/in5"
+make_rootfs "$B/in5/amd64" multi-amd64
+make_rootfs "$B/in5/arm64" multi-arm64
+expect_ok "$K3A" images build --rootfs "linux/amd64=$B/in5/amd64" --rootfs "linux/arm64=$B/in5/arm64" \
+  --entrypoint /bin/sh -t docker.io/rancher/multi:1 -o "$B/in5/multi.tar"
+printf '#!/bin/sh\necho k3s v5\n' > "$B/in5/k3s"
+chmod 755 "$B/in5/k3s"
+cat > "$B/in5/bundle.yaml" <<'YAML'
+apiVersion: k3s-airgap/v1
+kind: Bundle
+name: site
+sequence: 5
+k3s: {version: v1.31.9+k3s1}
+arch: [amd64, arm64]
+artifacts:
+  - {name: k3s, path: ./k3s}
+images: []
+imageArchives: [./multi.tar]
+YAML
+expect_ok "$K3A" bundle create -f "$B/in5/bundle.yaml" -o "$B/v5.tar.zst" \
+  --sign-key "$B/keys/bundle.key" --cache-dir "$B/cache"
+expect_ok "$K3A" mirror add "$B/v5.tar.zst" --root "$M" --trust "$B/keys/bundle.pub"
+
 start_mirror "$M" "$WORK/mirror.log"
 
 # The channel server: JSON listing, and a redirect to the release tag (what install.sh reads).
@@ -63,7 +88,23 @@ A=$U/k3s-io/k3s/releases/download/v1.32.4+k3s1/k3s-airgap-images-amd64.tar
 etag=$(curl -sfI "$A" | tr -d '\r' | awk -F': ' 'tolower($1) == "etag" {print $2}')
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$A")" = 304 ] || fail "ETag"
 
-# The registry, read by skopeo.
+# The registry, read by skopeo. The two-architecture tag is an OCI index over both platforms'
+# manifests, which are served by digest with their own type.
+skopeo inspect --raw --tls-verify=false "docker://127.0.0.1:$PORT/rancher/multi:1" > "$WORK/multi.json" \
+  || fail "skopeo inspect --raw rancher/multi:1"
+python3 -c "
+import json, sys; d = json.load(open(sys.argv[1]))
+assert d['mediaType'] == 'application/vnd.oci.image.index.v1+json', d
+assert [m['platform']['architecture'] for m in d['manifests']] == ['amd64', 'arm64'], d" "$WORK/multi.json" \
+  || fail "rancher/multi:1 is not an index of amd64 and arm64: $(cat "$WORK/multi.json")"
+for arch in amd64 arm64; do
+  expect_ok skopeo inspect --tls-verify=false --override-arch "$arch" "docker://127.0.0.1:$PORT/rancher/multi:1"
+  grep -q "\"Architecture\": \"$arch\"" "$WORK/last.out" || fail "rancher/multi:1 for $arch: $(cat "$WORK/last.out")"
+done
+multi_digest() { curl -sfI "$U/v2/rancher/multi/manifests/1" | tr -d '\r' | awk 'tolower($1) == "docker-content-digest:" {print $2}'; }
+first=$(multi_digest)
+expect_ok "$K3A" mirror add "$B/v5.tar.zst" --root "$M" --trust "$B/keys/bundle.pub"
+[ -n "$first" ] && [ "$(multi_digest)" = "$first" ] || fail "adding the bundle again changed the index: $first, $(multi_digest)"
 expect_ok skopeo inspect --tls-verify=false "docker://127.0.0.1:$PORT/rancher/mirrored-pause:3.6"
 grep -q '"Architecture": "amd64"' "$WORK/last.out" || fail "skopeo inspect: $(cat "$WORK/last.out")"
 expect_ok skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$PORT/rancher/mirrored-pause:3.6" \
@@ -99,7 +140,7 @@ for _ in $(seq 100); do curl -sf --cacert "$WORK/tls.crt" "https://127.0.0.1:$TP
 expect_ok "$K3A" registries generate --mirror "$U" -o "$WORK/registries.yaml"
 grep -q '"docker.io":' "$WORK/registries.yaml" && grep -q "      - \"$U\"" "$WORK/registries.yaml" \
   || fail "registries.yaml: $(cat "$WORK/registries.yaml")"
-grep -q '1 images resolved' "$WORK/last.out" || fail "generate: $(cat "$WORK/last.out")"
+grep -q '2 images resolved' "$WORK/last.out" || fail "generate: $(cat "$WORK/last.out")"
 grep -q '"GET /v1-release/channels/stable" 302' "$WORK/mirror.log" || fail "access log: $(tail -3 "$WORK/mirror.log")"
 # mirror sync from this mirror as the upstream: the stable channel's release, every asset
 # checked against sha256sum-amd64.txt; again: nothing fetched; a corrupted asset refused.
