@@ -39,4 +39,5 @@ echo "bundle, whole:                      $(mb "$whole") (6 images, here local s
 echo "bundle, binaries only:              $(mb "$bins") vs upstream's k3s binary 68.3 MB: $(python3 -c "print(f'{68337816/$bins:.2f}x')") smaller"
 echo "images: upstream's airgap archive for its 8 images is 86.3 MB (.tar.zst, v1.21) to 175.7 MB"
 echo "        (.tar.gz, Oct-2024); the real images of our 6 cannot be fetched here, so that part"
-echo "        has no measured ratio (ours carry no klipper-helm/klipper-lb: no Helm or ServiceLB job)."
+echo "        has no measured ratio (ours need no klipper-helm/klipper-lb: no Helm jobs, and ServiceLB"
+echo "        forwards through each node's Service rules)."
