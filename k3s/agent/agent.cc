@@ -230,6 +230,43 @@ kubelet::NodeContext node_context(const config::AgentConfig& config, const Joine
   return node;
 }
 
+// The Service rules and pod routes (unless the server disables both), and the bridge's CNI
+// configuration unless the flannel backend is none (the user's CNI writes its own; ours is
+// removed). Without
+// iptables the node still runs pods, with the bridge plugin masquerading, and says what is
+// missing.
+core::Result<std::unique_ptr<NetworkKeeper>> start_network(const config::AgentConfig& config,
+                                                           const Joined& j,
+                                                           const std::string& pod_cidr) {
+  bool pod_network = j.config.value("FlannelBackend", "vxlan") != "none";
+  bool service_rules = !j.config.value("DisableKubeProxy", false);
+  std::unique_ptr<NetworkKeeper> keeper;
+  if (pod_network || service_rules) {
+    auto started = NetworkKeeper::start(
+        K3A_TRY(client::load_kubeconfig(j.agent_dir + "/kubeproxy.kubeconfig")),
+        {.node_name = j.node_name,
+         .cluster_cidr = j.config.value("ClusterIPRange", "10.42.0.0/16"),
+         .bin_dir = config.data_dir + "/data/current/bin",
+         .service_rules = service_rules,
+         .pod_network = pod_network});
+    if (started)
+      keeper = std::move(*started);
+    else
+      core::log::warn("Services and routes to other nodes' pods are not kept: {}",
+                      started.error().message());
+  }
+  std::string dir = j.agent_dir + "/etc/cni/net.d";
+  K3A_CHECK(core::make_dirs(dir, 0755));
+  if (!pod_network) {
+    ::unlink((dir + "/10-bridge.conflist").c_str());  // ours, from a run with a backend
+    core::log::info("Flannel backend none: pods wait for a CNI configuration in {}", dir);
+    return keeper;
+  }
+  K3A_CHECK(core::write_file_atomic(dir + "/10-bridge.conflist",
+                                    cni_conflist(pod_cidr, keeper == nullptr)));
+  return keeper;
+}
+
 // Until stop: archives added to agent/images imported every 5 s, the lease renewed every 10 s,
 // the status posted every five minutes.
 void keep_node(client::KubeClient& kube, const config::AgentConfig& config, const Joined& j,
@@ -291,18 +328,7 @@ core::Result<void> run_agent(const config::AgentConfig& config, const StopWait& 
   std::string since = core::format_rfc3339(core::system_now());
   K3A_CHECK(register_node(kube, config, *joined, since, runtime));
   std::string pod_cidr = K3A_TRY(wait_pod_cidr(kube, joined->node_name));
-  auto network = NetworkKeeper::start(
-      K3A_TRY(client::load_kubeconfig(joined->agent_dir + "/kubeproxy.kubeconfig")),
-      {.node_name = joined->node_name,
-       .cluster_cidr = joined->config.value("ClusterIPRange", "10.42.0.0/16"),
-       .bin_dir = config.data_dir + "/data/current/bin",
-       .service_rules = !joined->config.value("DisableKubeProxy", false)});
-  if (!network)
-    core::log::warn("Services and routes to other nodes' pods are not kept: {}",
-                    network.error().message());
-  K3A_CHECK(core::make_dirs(joined->agent_dir + "/etc/cni/net.d", 0755));
-  K3A_CHECK(core::write_file_atomic(joined->agent_dir + "/etc/cni/net.d/10-bridge.conflist",
-                                    cni_conflist(pod_cidr, !network)));
+  auto network = K3A_TRY(start_network(config, *joined, pod_cidr));
   kubelet::Kubelet pods(kube.endpoint(),
                         {.node = node_context(config, *joined), .cri_socket = kContainerdSocket});
   pods.start();
@@ -312,7 +338,7 @@ core::Result<void> run_agent(const config::AgentConfig& config, const StopWait& 
                                            .client_ca_file = joined->agent_dir + "/client-ca.crt",
                                            .cri_socket = kContainerdSocket}));
   keep_node(kube, config, *joined, since, runtime, stop);
-  if (network) (*network)->stop();
+  if (network) network->stop();
   kubelet_server->stop();
   pods.stop();
   containerd->stop();

@@ -22,11 +22,11 @@
 namespace k3s::agent {
 
 struct ContainerdSettings {
-  std::string binary;       // the containerd executable
-  std::string root;         // <data-dir>/agent/containerd
-  std::string state;        // /run/k3s/containerd
-  std::string socket;       // /run/k3s/containerd/containerd.sock
-  std::string config_dir;   // <data-dir>/agent/etc/containerd
+  std::string binary;      // the containerd executable
+  std::string root;        // <data-dir>/agent/containerd
+  std::string state;       // /run/k3s/containerd
+  std::string socket;      // /run/k3s/containerd/containerd.sock
+  std::string config_dir;  // <data-dir>/agent/etc/containerd
   // <data-dir>/data/current/bin on containerd's PATH (for runc and the shims): after the host's
   // directories, or before them with prefer_bundled.
   std::string bin_dir;

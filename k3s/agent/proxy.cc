@@ -155,7 +155,8 @@ struct NetworkKeeper::Impl {
     ProxyState state{.services = values(services->copy()),
                      .slices = values(slices->copy()),
                      .cluster_cidr = options.cluster_cidr,
-                     .service_rules = options.service_rules};
+                     .service_rules = options.service_rules,
+                     .pod_network = options.pod_network};
     std::string rules = render_proxy_rules(state);
     if (rules == applied && !force) return {};
     state.existing_chains = existing_chains();
@@ -163,7 +164,7 @@ struct NetworkKeeper::Impl {
     K3A_CHECK(run({iptables_restore, "--noflush", "-w", "5", kRulesFile}));
     if (options.service_rules)
       for (const auto& h : kHooks) K3A_CHECK(hook(h));
-    K3A_CHECK(hook(kFlannelHook));
+    if (options.pod_network) K3A_CHECK(hook(kFlannelHook));
     applied = std::move(rules);
     return {};
   }
@@ -172,7 +173,7 @@ struct NetworkKeeper::Impl {
     auto last_full = Clock::now();
     while (wait_for_change()) {
       if (!services->synced() || !slices->synced() || !nodes->synced()) continue;
-      sync_routes();
+      if (options.pod_network) sync_routes();
       bool force = Clock::now() - last_full > std::chrono::seconds(30);
       if (auto r = sync_rules(force); !r) {
         core::log::warn("kube-proxy: {}", r.error().message());

@@ -17,7 +17,8 @@ struct ProxyOptions {
   std::string node_name;
   std::string cluster_cidr = "10.42.0.0/16";
   std::string bin_dir;        // the bundled binaries, searched for iptables-restore first
-  bool service_rules = true;  // false with --disable-kube-proxy: only the routes are kept
+  bool service_rules = true;  // false with --disable-kube-proxy
+  bool pod_network = true;    // false with --flannel-backend=none: no routes, no masquerading
 };
 
 class NetworkKeeper {

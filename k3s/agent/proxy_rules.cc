@@ -100,7 +100,7 @@ std::string match(const ServicePort& p, int64_t port) {
 // The nat rules in the order they are written, and the filter table's.
 struct Tables {
   std::vector<std::string> chains = {"KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING",
-                                     "KUBE-MARK-MASQ", "FLANNEL-POSTRTG"};
+                                     "KUBE-MARK-MASQ"};
   std::string rules, node_ports, endpoints, rejects;
 };
 
@@ -180,13 +180,18 @@ std::string chain_name(const std::string& prefix, const std::string& text) {
 }
 
 std::string render_proxy_rules(const ProxyState& state) {
-  std::string flannel = fmt::format(
-      "-A FLANNEL-POSTRTG -s {0} -d {0} -m comment --comment \"pod to pod\" -j RETURN\n"
-      "-A FLANNEL-POSTRTG -s {0} ! -d 224.0.0.0/4 -m comment --comment \"pods leaving the "
-      "cluster network\" -j MASQUERADE --random-fully\n",
-      state.cluster_cidr);
-  if (!state.service_rules) return "*nat\n:FLANNEL-POSTRTG - [0:0]\n" + flannel + "COMMIT\n";
+  std::string flannel =
+      !state.pod_network
+          ? ""
+          : fmt::format(
+                "-A FLANNEL-POSTRTG -s {0} -d {0} -m comment --comment \"pod to pod\" -j RETURN\n"
+                "-A FLANNEL-POSTRTG -s {0} ! -d 224.0.0.0/4 -m comment --comment \"pods leaving "
+                "the cluster network\" -j MASQUERADE --random-fully\n",
+                state.cluster_cidr);
+  if (!state.service_rules)
+    return flannel.empty() ? "" : "*nat\n:FLANNEL-POSTRTG - [0:0]\n" + flannel + "COMMIT\n";
   Tables t;
+  if (state.pod_network) t.chains.push_back("FLANNEL-POSTRTG");
   t.rules = flannel +
             "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n"
             "-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000\n"

@@ -21,7 +21,8 @@ struct ProxyState {
   std::vector<nlohmann::json> services;
   std::vector<nlohmann::json> slices;  // discovery.k8s.io/v1 EndpointSlices
   std::string cluster_cidr;            // pod traffic from it is not masqueraded for ClusterIPs
-  bool service_rules = true;           // false: only FLANNEL-POSTRTG (--disable-kube-proxy)
+  bool service_rules = true;           // false: no KUBE- chains (--disable-kube-proxy)
+  bool pod_network = true;             // false: no FLANNEL-POSTRTG (--flannel-backend=none)
   // KUBE-SVC-, KUBE-SEP- and KUBE-EXT- chains present in the nat table now: those no longer
   // needed are flushed and deleted.
   std::set<std::string> existing_chains;

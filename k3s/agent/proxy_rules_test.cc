@@ -146,7 +146,7 @@ TEST(ProxyRules, HeadlessAndExternalNameServicesHaveNoRules) {
   EXPECT_EQ(rules.find("REJECT"), std::string::npos);
 }
 
-TEST(ProxyRules, StaleChainsAreDeletedAndKubeProxyOffKeepsOnlyMasquerading) {
+TEST(ProxyRules, StaleChainsDeletedAndEitherPartOff) {
   ProxyState s = web_state();
   s.existing_chains = {"KUBE-SVC-GONE000000000000", chain_name("KUBE-SVC-", "default/web:httptcp")};
   std::string rules = render_proxy_rules(s);
@@ -159,6 +159,12 @@ TEST(ProxyRules, StaleChainsAreDeletedAndKubeProxyOffKeepsOnlyMasquerading) {
   EXPECT_TRUE(has(rules,
                   "-A FLANNEL-POSTRTG -s 10.42.0.0/16 -d 10.42.0.0/16 -m comment "
                   "--comment \"pod to pod\" -j RETURN"));
+  // --flannel-backend=none: Service rules only, no masquerading of pods.
+  s.service_rules = true;
+  s.pod_network = false;
+  rules = render_proxy_rules(s);
+  EXPECT_EQ(rules.find("FLANNEL"), std::string::npos);
+  EXPECT_NE(rules.find(":KUBE-SERVICES"), std::string::npos);
 }
 
 // Runs `script` with the rules in $1 inside a new network namespace.

@@ -172,6 +172,11 @@ void add_server_flags(CLI::App* cmd, ServerConfig& c, std::string& config_file) 
       ->envname("K3S_SYSTEM_DEFAULT_REGISTRY");
   cmd->add_flag("--disable-agent", c.disable_agent, "Do not run a local agent");
   cmd->add_flag("--disable-kube-proxy", c.disable_kube_proxy, "Disable running kube-proxy");
+  cmd->add_option("--flannel-backend", c.flannel_backend,
+                  "Backend (valid values: 'none', 'vxlan', 'host-gw')")
+      ->capture_default_str();
+  cmd->add_flag("--disable-network-policy", c.disable_network_policy,
+                "Disable k3s default network policy controller");
   cmd->add_option("--node-name", c.node_name, "Node name")->envname("K3S_NODE_NAME");
   add_node_flags(cmd, c.agent);
 }

@@ -34,7 +34,11 @@ struct ServerConfig {
   std::string system_default_registry;     // prefixes the packaged components' images
   bool disable_agent = false;
   bool disable_kube_proxy = false;  // agents keep pod routes but no Service rules
-  std::string node_name;            // default: the host name
+  // vxlan (upstream's default; routed here as host-gw, without encapsulation), host-gw, or
+  // none: the agents write no CNI configuration and keep no routes (a CNI of the user's).
+  std::string flannel_backend = "vxlan";
+  bool disable_network_policy = false;  // accepted; there is no network policy controller
+  std::string node_name;                // default: the host name
   // The embedded agent's node settings (--node-ip, --node-label, --private-registry ...); its
   // server, token, data dir and name come from the server's.
   AgentConfig agent;

@@ -86,7 +86,7 @@ nlohmann::json agent_config(const config::ServerConfig& config) {
           {"HTTPSPort", config.https_port},
           {"SupervisorPort", config.https_port},
           {"SystemDefaultRegistry", config.system_default_registry},
-          {"FlannelBackend", "host-gw"},
+          {"FlannelBackend", config.flannel_backend},
           {"DisableKubeProxy", config.disable_kube_proxy},
           {"EgressSelectorMode", "agent"},
           {"Disables", config.disable}};
@@ -113,6 +113,12 @@ core::Result<void> complete(config::ServerConfig& config) {
     }
   }
   if (config.advertise_port == 0) config.advertise_port = config.https_port;
+  const std::string& backend = config.flannel_backend;
+  if (backend.starts_with("wireguard") || backend == "ipsec")
+    return core::failf(Errc::kUnsupported,
+                       "--flannel-backend={} is not supported (vxlan, host-gw or none)", backend);
+  if (backend != "vxlan" && backend != "host-gw" && backend != "none")
+    return core::failf(Errc::kInvalid, "invalid flannel backend: {}", backend);
   (void)K3A_TRY(datastore_path(config));
   return {};
 }
@@ -121,6 +127,10 @@ core::Result<void> run_server(config::ServerConfig config) {
   K3A_CHECK(complete(config));
   auto started = std::chrono::steady_clock::now();
   core::log::info("Starting k3s {}", config::kVersion);
+  if (config.flannel_backend == "vxlan")
+    core::log::info(
+        "Flannel backend vxlan: pod traffic between nodes is routed through the "
+        "nodes (host-gw), without encapsulation");
   K3A_CHECK(core::make_dirs(config.data_dir + "/server/db", 0700));
   std::string db_path = K3A_TRY(datastore_path(config));
   auto store = K3A_TRY(datastore::open_sqlite({.path = db_path}));

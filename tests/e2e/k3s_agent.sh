@@ -7,7 +7,8 @@
 # runs containerd with its generated configuration and preloads agent/images: a good archive is
 # imported and pinned, a tampered one refused (once), one added later imported live, an unchanged
 # restart reads nothing. Each agent sees its own /etc/rancher and /run/k3s (in its own mount
-# namespace). The server's --disable-kube-proxy leaves the agent without Service rules.
+# namespace). The server's --disable-kube-proxy leaves the agent without Service rules, and
+# its --flannel-backend none without a pod network of ours.
 BIN=${BIN:?}
 source "$(dirname "$0")/lib.sh"
 D=$WORK/server
@@ -139,9 +140,12 @@ until grep -q 'Imported images from .*/later.tar: registry.local/later:1' "$WORK
 done
 [ "$(grep -c 'Failed to import .*/bad.tar' "$WORK/agent1.log")" = 1 ] || fail "the bad archive was read again"
 
-# A restart with unchanged archives reads none of them.
+# A restart with unchanged archives reads none of them. The server comes back with
+# --flannel-backend none: the agent leaves the pod network to a CNI of the user's.
 kill "$AGENT"; wait "$AGENT" || fail "agent did not stop cleanly"
 rm "$WORK/a1/agent/images/bad.tar"
+kill "$SERVER"; wait "$SERVER" || true
+start_k3s_server "$HOST_IP" "$D" --disable-kube-proxy --flannel-backend none
 agent worker-1 "$WORK/a1" --token "$TOKEN" > "$WORK/agent2.log" 2>&1 &
 AGENT=$!
 CLEANUP=("kill $AGENT 2>/dev/null; wait $AGENT 2>/dev/null" "${CLEANUP[@]}")
@@ -151,6 +155,8 @@ until grep -q 'Preloaded images' "$WORK/agent2.log"; do
   sleep 0.2
 done
 grep -q '0 archives imported, 3 unchanged, 0 failed' "$WORK/agent2.log" || fail "restart: $(cat "$WORK/agent2.log")"
+grep -q 'Flannel backend none: pods wait for a CNI configuration' "$WORK/agent2.log" || fail "backend none: $(cat "$WORK/agent2.log")"
+[ ! -e "$WORK/a1/agent/etc/cni/net.d/10-bridge.conflist" ] || fail "the bridge configuration is still there"
 
 # The agent stops on SIGTERM; deleting its Node removes the password Secret.
 kill "$AGENT"; wait "$AGENT" || fail "agent did not stop cleanly"

@@ -34,6 +34,8 @@ PY
 # --- bad input is refused with one clear line ----------------------------------------------------
 expect_fail "The following argument was not expected: --bogus" "$K3S" server --bogus
 expect_fail "invalid CIDR 10.42.0.0/99" "$K3S" server -d "$D" --cluster-cidr 10.42.0.0/99
+expect_fail "flannel-backend=wireguard-native is not supported" "$K3S" server -d "$D" --flannel-backend wireguard-native
+expect_fail "invalid flannel backend: bogus" "$K3S" server -d "$D" --flannel-backend bogus
 expect_fail "postgres backend is not supported yet" \
   "$K3S" server -d "$D" --datastore-endpoint postgres://u:p@127.0.0.1/k3s
 expect_ok "$K3S" --version
