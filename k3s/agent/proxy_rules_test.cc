@@ -251,6 +251,7 @@ TEST(Routes, PodNetworksOfOtherNodes) {
     EXPECT_NE(unreachable.error().message().find("Network is unreachable"), std::string::npos)
         << unreachable.error().message();
     EXPECT_EQ(replace_route("10.42.8.0/33", "10.9.0.2").error().code(), core::Errc::kInvalid);
+    EXPECT_EQ(replace_route("10.42.8.0/x", "10.9.0.2").error().code(), core::Errc::kInvalid);
     EXPECT_EQ(replace_route("10.42.8.0/24", "node-2").error().code(), core::Errc::kInvalid);
     ASSERT_TRUE(delete_route("10.42.5.0/24"));
     EXPECT_EQ(routes().find("10.42.5.0/24"), std::string::npos) << routes();

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/base/strings.h"
+#include "core/fs/fd.h"
 
 namespace k3s::agent {
 namespace {
@@ -32,8 +33,11 @@ void add_attribute(Request& r, uint16_t type, const void* data, size_t size) {
 core::Result<void> parse_cidr(const std::string& cidr, in_addr& address, int& bits) {
   auto slash = cidr.find('/');
   std::string ip = cidr.substr(0, slash);
-  bits = slash == std::string::npos ? 32 : std::atoi(cidr.c_str() + slash + 1);
-  if (inet_pton(AF_INET, ip.c_str(), &address) != 1 || bits < 0 || bits > 32)
+  auto length = slash == std::string::npos
+                    ? std::optional<uint64_t>(32)
+                    : core::parse_u64(std::string_view(cidr).substr(slash + 1));
+  bits = length && *length <= 32 ? static_cast<int>(*length) : -1;
+  if (inet_pton(AF_INET, ip.c_str(), &address) != 1 || bits < 0)
     return core::failf(core::Errc::kInvalid, "{}: not an IPv4 CIDR", cidr);
   return {};
 }
@@ -41,17 +45,16 @@ core::Result<void> parse_cidr(const std::string& cidr, in_addr& address, int& bi
 // Sends one request and reads the kernel's answer into `reply`: an acknowledgement, or the
 // route asked for. Returns its length.
 core::Result<size_t> send(Request& r, char (&reply)[1024], const std::string& what) {
-  int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (fd < 0) return core::failf(core::Errc::kIo, "{}: netlink socket: {}", what, strerror(errno));
+  core::Fd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+  if (!fd.valid())
+    return core::failf(core::Errc::kIo, "{}: netlink socket: {}", what, strerror(errno));
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   ssize_t n = -1;
-  if (::sendto(fd, &r, r.header.nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel),
+  if (::sendto(fd.get(), &r, r.header.nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel),
                sizeof kernel) >= 0)
-    n = ::recv(fd, reply, sizeof reply, 0);
-  int err = errno;
-  ::close(fd);
-  if (n < 0) return core::failf(core::Errc::kIo, "{}: netlink: {}", what, strerror(err));
+    n = ::recv(fd.get(), reply, sizeof reply, 0);
+  if (n < 0) return core::failf(core::Errc::kIo, "{}: netlink: {}", what, strerror(errno));
   return static_cast<size_t>(n);
 }
 
