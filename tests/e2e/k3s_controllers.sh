@@ -38,12 +38,13 @@ until_ok 20 k -n kube-system get addons rolebindings ccm
 grep -Eq "^ccm +$D/server/manifests/ccm.yaml +[0-9a-f]{64}" "$WORK/last.out" || fail "addons: $(cat "$WORK/last.out")"
 expect_ok k get clusterrolebinding kube-apiserver-kubelet-admin k3s-cloud-controller-manager
 
-expect_ok k create -f - <<'YAML'
-apiVersion: v1
-kind: Node
-metadata: {name: fake-1, labels: {kubernetes.io/hostname: fake-1}}
-YAML
-until_ok 20 k wait --for=condition=Ready node/fake-1 --timeout=1s
+# fake_node NAME: a Node the fake kubelet keeps Ready (fake-N has the address 10.0.0.N).
+fake_node() {
+  printf 'apiVersion: v1\nkind: Node\nmetadata: {name: %s, labels: {kubernetes.io/hostname: %s}}\n' "$1" "$1" \
+    | expect_ok k create -f -
+  until_ok 20 k wait --for=condition=Ready "node/$1" --timeout=1s
+}
+fake_node fake-1
 
 # A rollout, a new image, history, undo, scale.
 expect_ok k create deployment web --image=nginx:1 --replicas=3
@@ -143,12 +144,7 @@ left=$(sqlite3 "$D/server/db/state.db" "SELECT count(*) FROM kine WHERE name LIK
 # ServiceLB: a LoadBalancer Service gets the Ready nodes' addresses, only the labelled nodes'
 # once one carries svccontroller.k3s.cattle.io/enablelb=true; one with a loadBalancerClass is
 # left to that class's controller.
-expect_ok k create -f - <<'YAML'
-apiVersion: v1
-kind: Node
-metadata: {name: fake-2, labels: {kubernetes.io/hostname: fake-2}}
-YAML
-until_ok 20 k wait --for=condition=Ready node/fake-2 --timeout=1s
+fake_node fake-2
 expect_ok k create service loadbalancer lb --tcp=80:8080
 expect_ok k apply -f - <<'YAML'
 apiVersion: v1
