@@ -123,8 +123,10 @@ std::optional<std::string> find_binary(const std::string& name, const std::strin
     std::string beside = core::dir_name(std::string(self, static_cast<size_t>(n))) + "/" + name;
     if (::access(beside.c_str(), X_OK) == 0) return beside;
   }
+  // PATH, then the system directories a user's PATH may lack (iptables lives in /usr/sbin).
   const char* path = std::getenv("PATH");
-  for (auto dir : core::split(path ? path : "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", ':')) {
+  std::string dirs = std::string(path ? path : "/usr/local/bin:/usr/bin:/bin") + ":/usr/sbin:/sbin";
+  for (auto dir : core::split(dirs, ':')) {
     std::string candidate = std::string(dir) + "/" + name;
     if (!dir.empty() && ::access(candidate.c_str(), X_OK) == 0) return candidate;
   }

@@ -47,9 +47,9 @@ std::map<std::string, std::string> hosts_files(const images::RegistryConfig& reg
 // Whether this process may lower oom_score_adj (has CAP_SYS_RESOURCE), as the CRI does for
 // sandboxes.
 bool can_lower_oom_score_adj();
-// The executable to run: next to the k3s binary, else on PATH, else in the bundled directory
-// (<data-dir>/data/current/bin), which comes first with prefer_bundled (--prefer-bundled-bin);
-// nullopt when none has it.
+// The executable to run: next to the k3s binary, else on PATH or in /usr/sbin or /sbin, else in
+// the bundled directory (<data-dir>/data/current/bin), which comes first with prefer_bundled
+// (--prefer-bundled-bin); nullopt when none has it.
 std::optional<std::string> find_binary(const std::string& name, const std::string& bundled = "",
                                        bool prefer_bundled = false);
 

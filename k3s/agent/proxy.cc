@@ -1,7 +1,5 @@
 #include "k3s/agent/proxy.h"
 
-#include <unistd.h>
-
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
@@ -194,13 +192,10 @@ core::Result<std::unique_ptr<NetworkKeeper>> NetworkKeeper::start(client::Endpoi
        {std::pair{"iptables-restore", &impl->iptables_restore},
         std::pair{"iptables", &impl->iptables}, std::pair{"iptables-save", &impl->iptables_save}}) {
     auto found = find_binary(name, options.bin_dir);
-    for (const char* dir : {"/usr/sbin/", "/sbin/"})
-      if (!found && ::access((dir + std::string(name)).c_str(), X_OK) == 0)
-        found = dir + std::string(name);
     if (!found)
       return core::failf(core::Errc::kNotFound,
-                         "{}: not found beside k3s, on PATH or in /usr/sbin (Services and pod "
-                         "routing need iptables)",
+                         "{}: not found beside k3s, on PATH, in /usr/sbin or /sbin (Services "
+                         "and pod routing need iptables)",
                          name);
     *path = *found;
   }

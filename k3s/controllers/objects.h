@@ -15,6 +15,8 @@ bool pod_terminal(const nlohmann::json& pod);
 bool pod_active(const nlohmann::json& pod);
 // The Ready condition is True.
 bool pod_ready(const nlohmann::json& pod);
+// A node's Ready condition is True (the kubelet posts it as for pods).
+inline bool node_ready(const nlohmann::json& node) { return pod_ready(node); }
 // Ready for at least min_ready_seconds at `now` (Unix seconds).
 bool pod_available(const nlohmann::json& pod, int64_t min_ready_seconds, int64_t now);
 

@@ -17,12 +17,6 @@ constexpr char kNodes[] = "/registry/nodes/";
 constexpr char kServices[] = "/registry/services/specs/";
 constexpr char kEnableLabel[] = "svccontroller.k3s.cattle.io/enablelb";
 
-bool node_ready(const json& node) {
-  for (const json& c : node.value("status", json::object()).value("conditions", json::array()))
-    if (c.value("type", "") == "Ready") return c.value("status", "") == "True";
-  return false;
-}
-
 class ServiceLbController : public Controller {
  public:
   explicit ServiceLbController(ControllerContext& c) : Controller("service-lb-controller"), c_(c) {

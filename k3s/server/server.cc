@@ -92,6 +92,30 @@ nlohmann::json agent_config(const config::ServerConfig& config) {
           {"Disables", config.disable}};
 }
 
+bool binds_any(const config::ServerConfig& config) {
+  return config.bind_address == "0.0.0.0" || config.bind_address == "::";
+}
+
+// How this host reaches its own listener: over loopback when it listens on every address.
+std::string local_url(const config::ServerConfig& config, uint16_t port) {
+  std::string host = binds_any(config) ? "127.0.0.1" : config.bind_address;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return fmt::format("https://{}:{}", host, port);
+}
+
+// The embedded agent's settings: it joins this server at `server_url` with the node token.
+core::Result<config::AgentConfig> embedded_agent(const config::ServerConfig& config,
+                                                 const std::string& server_url) {
+  config::AgentConfig a = config.agent;
+  a.server_url = server_url;
+  a.token =
+      std::string(core::trim(K3A_TRY(core::read_file(config.data_dir + "/server/node-token"))));
+  a.data_dir = config.data_dir;
+  a.node_name = config.node_name;
+  a.control_plane = true;
+  return a;
+}
+
 }  // namespace
 
 core::Result<void> complete(config::ServerConfig& config) {
@@ -141,13 +165,8 @@ core::Result<void> run_server(config::ServerConfig config) {
   for (const auto& name : pki.reissued) core::log::info("Certificate {} issued", name);
   std::string kubeconfig =
       config.write_kubeconfig.empty() ? "/etc/rancher/k3s/k3s.yaml" : config.write_kubeconfig;
-  std::string local = config.bind_address == "0.0.0.0" || config.bind_address == "::"
-                          ? "127.0.0.1"
-                          : config.bind_address;
-  std::string url =
-      fmt::format("https://{}:{}", local.find(':') != std::string::npos ? "[" + local + "]" : local,
-                  config.https_port);
-  K3A_CHECK(write_kubeconfig(pki, kubeconfig, url, config.write_kubeconfig_mode));
+  K3A_CHECK(write_kubeconfig(pki, kubeconfig, local_url(config, config.https_port),
+                             config.write_kubeconfig_mode));
   core::log::info("Wrote kubeconfig {}", kubeconfig);
 
   apiserver::ApiServer api(
@@ -163,9 +182,8 @@ core::Result<void> run_server(config::ServerConfig config) {
       *store);
   K3A_CHECK(api.rest().seed(*nth_address(config.service_cidr, 1), config.https_port));
   std::string advertise = !config.advertise_address.empty() ? config.advertise_address
-                          : config.bind_address != "0.0.0.0" && config.bind_address != "::"
-                              ? config.bind_address
-                              : node_ip();
+                          : !binds_any(config)              ? config.bind_address
+                                                            : node_ip();
   std::set<std::string> disabled(config.disable.begin(), config.disable.end());
   controllers::ControllerManager controllers(
       api, *store,
@@ -214,16 +232,9 @@ core::Result<void> run_server(config::ServerConfig config) {
   // token; if it fails, the server stops with its error, as upstream's does.
   std::unique_ptr<agent::AgentThread> agent;
   if (!config.disable_agent) {
-    config::AgentConfig a = config.agent;
-    bool any = config.bind_address == "0.0.0.0" || config.bind_address == "::";
-    a.server_url =
-        fmt::format("https://{}:{}", any ? "127.0.0.1" : config.bind_address, http->port());
-    a.token =
-        std::string(core::trim(K3A_TRY(core::read_file(config.data_dir + "/server/node-token"))));
-    a.data_dir = config.data_dir;
-    a.node_name = config.node_name;
-    a.control_plane = true;
-    agent = std::make_unique<agent::AgentThread>(a, [] { ::kill(::getpid(), SIGTERM); });
+    agent = std::make_unique<agent::AgentThread>(
+        K3A_TRY(embedded_agent(config, local_url(config, http->port()))),
+        [] { ::kill(::getpid(), SIGTERM); });
   }
   int sig = 0;
   sigwait(&signals, &sig);
